@@ -1,0 +1,72 @@
+"""Plain-loop numpy implementations used as independent references in the tests."""
+import numpy as np
+
+
+def bilinear_sample(image, x, y):
+    """image [H, W, C]; samples at float (x, y) with zero outside; returns [C]."""
+    h, w, c = image.shape
+    x0, y0 = int(np.floor(x)), int(np.floor(y))
+    out = np.zeros(c, dtype=np.float64)
+    for yy, wy in ((y0, 1 - (y - y0)), (y0 + 1, y - y0)):
+        for xx, wx in ((x0, 1 - (x - x0)), (x0 + 1, x - x0)):
+            if 0 <= xx < w and 0 <= yy < h:
+                out += wx * wy * image[yy, xx]
+    return out
+
+
+def backward_warp(image, flow):
+    """image [B, H, W, C], flow [B, H, W, 2] -> (warped, inside [B, H, W, 1])."""
+    b, h, w, c = image.shape
+    warped = np.zeros((b, h, w, c))
+    inside = np.zeros((b, h, w, 1))
+    for n in range(b):
+        for i in range(h):
+            for j in range(w):
+                x, y = j + flow[n, i, j, 0], i + flow[n, i, j, 1]
+                warped[n, i, j] = bilinear_sample(image[n], x, y)
+                inside[n, i, j, 0] = float(0 <= x <= w - 1 and 0 <= y <= h - 1)
+    return warped, inside
+
+
+def cost_volume(f1, f2, d, normalize):
+    if normalize:
+        f1 = f1 / np.maximum(np.linalg.norm(f1, axis=-1, keepdims=True), 1e-6)
+        f2 = f2 / np.maximum(np.linalg.norm(f2, axis=-1, keepdims=True), 1e-6)
+    b, h, w, _ = f1.shape
+    out = np.zeros((b, h, w, (2 * d + 1) ** 2))
+    for n in range(b):
+        for i in range(h):
+            for j in range(w):
+                k = 0
+                for dy in range(-d, d + 1):
+                    for dx in range(-d, d + 1):
+                        if 0 <= i + dy < h and 0 <= j + dx < w:
+                            out[n, i, j, k] = np.dot(f1[n, i, j], f2[n, i + dy, j + dx])
+                        k += 1
+    return out
+
+
+def census(image_rgb, patch):
+    """image [B, H, W, 3] in [0, 1] -> [B, H, W, patch^2] soft census (grey by BT.601 weights)."""
+    grey = (image_rgb @ np.array([0.2989, 0.5870, 0.1140])) * 255.0
+    b, h, w = grey.shape
+    r = patch // 2
+    out = np.zeros((b, h, w, patch * patch))
+    for n in range(b):
+        for i in range(h):
+            for j in range(w):
+                k = 0
+                for dy in range(-r, r + 1):
+                    for dx in range(-r, r + 1):
+                        p = grey[n, i + dy, j + dx] if (0 <= i + dy < h and 0 <= j + dx < w) else 0.0
+                        diff = p - grey[n, i, j]
+                        out[n, i, j, k] = diff / np.sqrt(0.81 + diff * diff)
+                        k += 1
+    return out
+
+
+def fb_occlusion(flow_fw, flow_bw, a1, a2):
+    bw_at, inside = backward_warp(flow_bw, flow_fw)
+    mismatch = np.sum((flow_fw + bw_at) ** 2, axis=-1, keepdims=True)
+    mag = np.sum(flow_fw ** 2 + bw_at ** 2, axis=-1, keepdims=True)
+    return ((mismatch > a1 * mag + a2) | (inside == 0)).astype(np.float64)
