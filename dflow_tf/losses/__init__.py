@@ -1,0 +1,23 @@
+"""Loss functions (pure TensorFlow): robust penalty and DDFlow normalisation, photometric, census,
+optional smoothness, supervised, and distillation (METHOD.md sections 2-4).
+
+Every loss returns a float scalar pooled over the batch; flows are full resolution [B, H, W, 2],
+images [B, H, W, C], masks [B, H, W, 1]. Weights between terms are applied by the trainer.
+"""
+from dflow_tf.losses.census import census_loss
+from dflow_tf.losses.distillation import distillation_loss, distillation_mask
+from dflow_tf.losses.photometric import photometric_loss
+from dflow_tf.losses.robust import masked_mean, robust_penalty
+from dflow_tf.losses.smoothness import smoothness_loss
+from dflow_tf.losses.supervised import supervised_loss
+
+__all__ = [
+    "census_loss",
+    "distillation_loss",
+    "distillation_mask",
+    "masked_mean",
+    "photometric_loss",
+    "robust_penalty",
+    "smoothness_loss",
+    "supervised_loss",
+]

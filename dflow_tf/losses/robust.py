@@ -1,0 +1,46 @@
+"""The robust penalty psi and DDFlow's masked normalisation, shared by every loss term."""
+import tensorflow as tf
+
+from dflow_tf.ops._checks import check_channels, check_compatible, check_rank
+
+
+def robust_penalty(x, epsilon=0.01, q=0.4):
+    """Elementwise robust penalty psi(x) = (|x| + epsilon)^q (DDFlow: epsilon 0.01, q 0.4).
+
+    Note psi(0) = epsilon^q (about 0.158), not 0: a perfect match still costs this floor.
+
+    Args:
+      x: float tensor of any shape.
+
+    Returns:
+      float tensor of the same shape.
+    """
+    x = tf.convert_to_tensor(x)
+    return tf.pow(tf.abs(x) + epsilon, q)
+
+
+def masked_mean(values, mask):
+    """DDFlow's normalisation: sum(values * mask) / (2 * sum(mask) + 1e-6).
+
+    The numerator sums over batch, pixels and channels; `mask` has one channel and is broadcast
+    over the C channels of `values`, so sum(mask) counts masked pixels, not pixel-channels. The
+    constant 2 is DDFlow's on purpose (section 2 of METHOD.md): it keeps loss scales comparable to
+    the released models (for 2-channel flow differences it makes the result a per-component mean).
+    The normalisation pools the whole batch into one scalar (a pixel-weighted mean over images,
+    as DDFlow's `abs_robust_loss` does), not a mean of per-image losses. The mask is a weight, not
+    a learnable quantity: no gradient flows into it. An all-zero mask gives 0.
+
+    Args:
+      values: float [B, H, W, C], already penalised (e.g. `robust_penalty(diff)`).
+      mask: float [B, H, W, 1], weights (usually 0/1).
+
+    Returns:
+      float scalar.
+    """
+    values = tf.convert_to_tensor(values)
+    mask = tf.stop_gradient(tf.cast(mask, values.dtype))
+    check_rank("values", values, 4)
+    check_rank("mask", mask, 4)
+    check_channels("mask", mask, 1)
+    check_compatible("values", values, "mask", mask, axes=(0, 1, 2))
+    return tf.reduce_sum(values * mask) / (2.0 * tf.reduce_sum(mask) + 1e-6)
