@@ -29,13 +29,48 @@ def cost_volume(features1, features2, max_displacement=4, normalize=True):
     if normalize:
         features1 = tf.math.l2_normalize(features1, axis=-1, epsilon=1e-12)
         features2 = tf.math.l2_normalize(features2, axis=-1, epsilon=1e-12)
-    height, width = tf.shape(features1)[1], tf.shape(features1)[2]
-    padded = tf.pad(features2, [[0, 0], [d, d], [d, d], [0, 0]])
-    costs = []
+    return _correlate(features1, features2, d)
+
+
+def _shifted_products(padded, d, height, width):
+    """Yields (dy, dx, f1 * f2 shifted by (dy - d, dx - d)) over the (2d+1)^2 window, row by row."""
     for dy in range(2 * d + 1):
-        # One row band per vertical displacement; horizontal shifts slice the band.
-        band = padded[:, dy:dy + height]
+        band = padded[:, dy:dy + height]  # one row band per vertical displacement
         for dx in range(2 * d + 1):
-            shifted = band[:, :, dx:dx + width]
-            costs.append(tf.reduce_sum(features1 * shifted, axis=-1))
-    return tf.stack(costs, axis=-1)
+            yield dy, dx, band[:, :, dx:dx + width]
+
+
+def _correlate(features1, features2, d):
+    """Un-normalised correlation with a hand-written gradient.
+
+    Autodiff of the (2d+1)^2 slices would pad every slice's gradient to full size and add them all
+    at once (slow and memory-hungry on CPU); the gradient below accumulates the same sums band by band.
+    """
+
+    @tf.custom_gradient
+    def correlate(f1, f2):
+        height, width = tf.shape(f1)[1], tf.shape(f1)[2]
+        padded = tf.pad(f2, [[0, 0], [d, d], [d, d], [0, 0]])
+        costs = [tf.reduce_sum(f1 * shifted, axis=-1)
+                 for _, _, shifted in _shifted_products(padded, d, height, width)]
+
+        def grad(upstream):
+            # d cost_k / d f1 = shifted_k(f2); d cost_k / d f2 = f1 moved back by the displacement.
+            grad_f1 = tf.zeros_like(f1)
+            grad_padded = None
+            band_grad = None
+            k = 0
+            for dy, dx, shifted in _shifted_products(padded, d, height, width):
+                g = upstream[..., k:k + 1]
+                k += 1
+                grad_f1 += g * shifted
+                term = tf.pad(g * f1, [[0, 0], [0, 0], [dx, 2 * d - dx], [0, 0]])
+                band_grad = term if dx == 0 else band_grad + term
+                if dx == 2 * d:
+                    term = tf.pad(band_grad, [[0, 0], [dy, 2 * d - dy], [0, 0], [0, 0]])
+                    grad_padded = term if grad_padded is None else grad_padded + term
+            return grad_f1, grad_padded[:, d:d + height, d:d + width]
+
+        return tf.stack(costs, axis=-1), grad
+
+    return correlate(features1, features2)
