@@ -11,11 +11,12 @@ def psi(x):
 
 
 def ddflow_mean(values, mask):
-    """values [B, H, W, C], mask [B, H, W, 1]: sum over everything / (2 * masked pixels + 1e-6)."""
-    total = 0.0
+    """values [B, H, W, C], mask [B, H, W, 1]: per image sum / (2 * masked pixels + 1e-6), batch mean."""
+    totals = np.zeros(values.shape[0])
     for idx in np.ndindex(values.shape):
-        total += values[idx] * mask[idx[:3] + (0,)]
-    return total / (2.0 * mask.sum() + 1e-6)
+        totals[idx[0]] += values[idx] * mask[idx[:3] + (0,)]
+    counts = mask.reshape(mask.shape[0], -1).sum(axis=1)
+    return float(np.mean(totals / (2.0 * counts + 1e-6)))
 
 
 def _weight(occ, mask, shape):

@@ -57,23 +57,23 @@ def test_masked_mean_of_constant_difference_is_hand_computed():
     c, channels = 0.3, 3
     diff = np.full((B, H, W, channels), c, np.float32)
     mask = _binary(B, H, W, 1)
-    count = mask.sum()
-    want = (c + 0.01) ** 0.4 * channels * count / (2 * count + 1e-6)  # counts pixels, not pixel-channels
+    count = mask.reshape(B, -1).sum(axis=1)
+    want = np.mean((c + 0.01) ** 0.4 * channels * count / (2 * count + 1e-6))  # counts pixels, not pixel-channels
     got = losses.masked_mean(losses.robust_penalty(diff), mask).numpy()
     np.testing.assert_allclose(got, want, rtol=1e-5)
 
 
-def test_masked_mean_matches_reference_and_pools_the_batch():
+def test_masked_mean_matches_reference_and_averages_per_image_losses():
     values = _uniform(B, H, W, 2)
     mask = _binary(B, H, W, 1)
     np.testing.assert_allclose(losses.masked_mean(values, mask).numpy(), lref.ddflow_mean(values, mask), rtol=1e-5)
-    # one pixel of value 1 in image 0, three of value 5 in image 1: pooled (1 + 15) / (2 * 4)
+    # one pixel of value 1 in image 0, three of value 5 in image 1: (1 / 2 + 15 / 6) / 2, not (1 + 15) / 8
     values = np.zeros((2, 2, 2, 1), np.float32)
     mask = np.zeros((2, 2, 2, 1), np.float32)
     values[0, 0, 0], mask[0, 0, 0] = 1.0, 1.0
     values[1, :, :] = 5.0
     mask[1].flat[:3] = 1.0
-    np.testing.assert_allclose(losses.masked_mean(values, mask).numpy(), 16.0 / 8.0, rtol=1e-5)
+    np.testing.assert_allclose(losses.masked_mean(values, mask).numpy(), 1.5, rtol=1e-5)
 
 
 def test_masked_mean_of_empty_mask_is_zero_and_mask_gets_no_gradient():
@@ -189,7 +189,8 @@ def test_supervised_epe_matches_numpy_and_ignores_invalid_garbage():
     flow, gt = _flow(3.0), _flow(3.0)
     valid = _binary(B, H, W, 1, p=0.4)
     sel = valid[..., 0] > 0
-    want = np.sqrt(((flow - gt) ** 2).sum(-1))[sel].mean()
+    errors = np.sqrt(((flow - gt) ** 2).sum(-1))
+    want = np.mean([errors[b][sel[b]].mean() for b in range(B)])  # mean of per-image EPEs
     np.testing.assert_allclose(losses.supervised_loss(flow, gt, valid, kind="epe").numpy(), want, rtol=1e-5)
     garbage = gt.copy()
     garbage[~sel] = np.where(RNG.uniform(size=garbage[~sel].shape) < 0.5, np.nan, 1e9)

@@ -31,7 +31,7 @@ def census_loss(image1, image2, flow_fw, flow_bw=None, occlusion_fw=None, occlus
     DDFlow's census term (METHOD.md section 2): census of the grey image x 255 over a
     patch_size^2 neighbourhood (zero outside the image), soft Hamming distance, penalty psi, a
     border of (patch_size - 1) / 2 pixels masked (there the census sees the zero padding),
-    normalised by 2 * (number of weighted pixels) and pooled over the batch; the backward term is
+    normalised per image by 2 * (number of weighted pixels) and averaged over the batch; the backward term is
     added when `flow_bw` is given. As in `photometric_loss`, the warp's in-frame mask is not
     applied (occlusion masks cover out-of-frame targets); `mask_*` is an extra multiplier.
 

@@ -20,15 +20,19 @@ def robust_penalty(x, epsilon=0.01, q=0.4):
 
 
 def masked_mean(values, mask):
-    """DDFlow's normalisation: sum(values * mask) / (2 * sum(mask) + 1e-6).
+    """DDFlow's normalisation per image, averaged over the batch.
 
-    The numerator sums over batch, pixels and channels; `mask` has one channel and is broadcast
-    over the C channels of `values`, so sum(mask) counts masked pixels, not pixel-channels. The
-    constant 2 is DDFlow's on purpose (section 2 of METHOD.md): it keeps loss scales comparable to
-    the released models (for 2-channel flow differences it makes the result a per-component mean).
-    The normalisation pools the whole batch into one scalar (a pixel-weighted mean over images,
-    as DDFlow's `abs_robust_loss` does), not a mean of per-image losses. The mask is a weight, not
-    a learnable quantity: no gradient flows into it. An all-zero mask gives 0.
+    For each image b: sum(values_b * mask_b) / (2 * sum(mask_b) + 1e-6); the result is the mean of
+    these over the batch. The numerator sums over pixels and channels; `mask` has one channel and
+    is broadcast over the C channels of `values`, so sum(mask) counts masked pixels, not
+    pixel-channels. The constant 2 is DDFlow's on purpose (section 2 of METHOD.md): it keeps loss
+    scales comparable to the released models.
+
+    Decision (docs/training.md): DDFlow pools all pixels of the batch into one ratio; we normalise
+    per image and then average. With batch 1 the two are identical; in general ours is the mean of
+    per-example losses, which is what makes a global batch split over N replicas give exactly the
+    single-device gradient (each replica's mean scaled by 1/N). The mask is a weight, not a
+    learnable quantity: no gradient flows into it. An image with an all-zero mask contributes 0.
 
     Args:
       values: float [B, H, W, C], already penalised (e.g. `robust_penalty(diff)`).
@@ -43,4 +47,5 @@ def masked_mean(values, mask):
     check_rank("mask", mask, 4)
     check_channels("mask", mask, 1)
     check_compatible("values", values, "mask", mask, axes=(0, 1, 2))
-    return tf.reduce_sum(values * mask) / (2.0 * tf.reduce_sum(mask) + 1e-6)
+    per_image = tf.reduce_sum(values * mask, axis=[1, 2, 3]) / (2.0 * tf.reduce_sum(mask, axis=[1, 2, 3]) + 1e-6)
+    return tf.reduce_mean(per_image)

@@ -11,9 +11,9 @@ def supervised_loss(flow, gt, valid, kind="robust"):
     """Loss of a predicted flow against ground truth on the valid pixels (METHOD.md section 4).
 
     kind="robust": masked_mean(psi(flow - gt), valid), i.e. sum of psi over valid pixels and both
-      components / (2 * number of valid pixels + 1e-6), pooled over the batch (DDFlow's form).
-    kind="epe": sum over valid pixels of |flow - gt|_2 / (number of valid pixels + 1e-6), the
-      mean endpoint error pooled over the batch.
+      components / (2 * number of valid pixels + 1e-6) per image, averaged over the batch.
+    kind="epe": per image, sum over valid pixels of |flow - gt|_2 / (number of valid pixels + 1e-6),
+      averaged over the batch (the per-image mean EPE; see `masked_mean` for why per image).
 
     Invalid pixels are excluded by selection, not multiplication, so any garbage ground truth
     there (NaN, inf, 1e9 placeholders) changes neither the value nor the gradient. The EPE has a
@@ -48,4 +48,5 @@ def supervised_loss(flow, gt, valid, kind="robust"):
     squared = tf.reduce_sum(tf.square(diff), axis=-1, keepdims=True)
     positive = squared > 0.0
     norm = tf.where(positive, tf.sqrt(tf.where(positive, squared, tf.ones_like(squared))), tf.zeros_like(squared))
-    return tf.reduce_sum(norm * mask) / (tf.reduce_sum(mask) + 1e-6)
+    per_image = tf.reduce_sum(norm * mask, axis=[1, 2, 3]) / (tf.reduce_sum(mask, axis=[1, 2, 3]) + 1e-6)
+    return tf.reduce_mean(per_image)
