@@ -10,6 +10,7 @@ RUNTIME = [
     "opencv-python-headless>=4.9",
     "scikit-image>=0.24",
     "matplotlib>=3.8",
+    "tensorboard>=2.20",
 ]
 
 EXTRAS = {

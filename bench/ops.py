@@ -56,14 +56,15 @@ def run_case(case, repeats):
         variables = [a, b]
         forward = lambda: ops.backward_warp(a, b)[0]  # noqa: E731
 
+    # Squared sums, so that the backward pass needs the forward result (XLA would drop it otherwise).
     @tf.function(jit_compile=case["xla"])
     def fwd():
-        return tf.reduce_sum(forward())
+        return tf.reduce_sum(tf.square(forward()))
 
     @tf.function(jit_compile=case["xla"])
     def fwd_bwd():
         with tf.GradientTape() as tape:
-            loss = tf.reduce_sum(forward())
+            loss = tf.reduce_sum(tf.square(forward()))
         return tape.gradient(loss, variables)
 
     base, _ = rss_mib()

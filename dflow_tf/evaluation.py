@@ -1,0 +1,56 @@
+"""Evaluation of a flow model on a dataset of the canonical schema (docs/datasets.md)."""
+import time
+
+import numpy as np
+import tensorflow as tf
+
+from dflow_tf.inference import predict_tensor
+from dflow_tf.metrics import FlowMetrics
+
+
+def _window(frames, model):
+    """The model's input window, centred on the reference pair of a stored window of N frames.
+
+    frames [B, N, H, W, 3] whose reference pair is (r, r + 1), r = (N - 1) // 2.
+    """
+    n = int(frames.shape[1])
+    r = (n - 1) // 2
+    if model.num_frames == 2:
+        return frames[:, r:r + 2]
+    if r < 1:
+        raise ValueError(f"a three-frame model needs a window with a frame before the reference pair; "
+                         f"got windows of {n} frames")
+    return frames[:, r - 1:r + 2]
+
+
+def evaluate_model(model, dataset, max_batches=None, progress=None):
+    """Runs `model` over `dataset` and returns FlowMetrics().result() (per-image and pooled keys).
+
+    Args:
+      model: TwoFramePWC / ThreeFramePWC (any object with `num_frames` and the model call).
+      dataset: batches with frames [B, N, H, W, 3] (uint8 or float in [0, 1]), flow, valid,
+        occlusion, has_flow, has_occlusion, as `dflow_tf.data.make_dataset` yields them.
+      max_batches: stop after this many batches (None = all).
+      progress: optional callable(done_batches, seconds_elapsed) called after every batch.
+    """
+    predict = tf.function(lambda frames: predict_tensor(model, frames), reduce_retracing=True)
+    metrics = FlowMetrics()
+    start = time.perf_counter()
+    for n, batch in enumerate(dataset):
+        if max_batches is not None and n >= max_batches:
+            break
+        frames = tf.convert_to_tensor(batch["frames"])
+        if frames.dtype == tf.uint8:
+            frames = tf.cast(frames, tf.float32) / 255.0
+        flow = predict(_window(frames, model)).numpy()
+        has_flow = np.asarray(batch["has_flow"]).astype(bool)
+        if not has_flow.any():
+            continue
+        valid = np.asarray(batch["valid"]).astype(bool)[has_flow]
+        occluded = None
+        if np.asarray(batch["has_occlusion"]).astype(bool)[has_flow].all():
+            occluded = np.asarray(batch["occlusion"]).astype(bool)[has_flow]
+        metrics.update(flow[has_flow], np.asarray(batch["flow"])[has_flow], valid=valid, occluded=occluded)
+        if progress is not None:
+            progress(n + 1, time.perf_counter() - start)
+    return metrics.result()

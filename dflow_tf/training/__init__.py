@@ -1,0 +1,1 @@
+"""Training: strategy choice, optimiser, objectives (tasks) and the custom distributed loop."""

@@ -1,0 +1,41 @@
+"""Forward and backward flows of consecutive frame pairs, for two- and three-frame models.
+
+Every unsupervised objective needs, for a pair (I_a, I_b), the flow a -> b and the flow b -> a
+(the forward-backward check). `pair_flows` hides how each model produces them:
+
+  * two-frame model, frames [B, 2, H, W, 3]: one bidirectional call gives the pair (0, 1).
+  * three-frame model, frames [B, 5, H, W, 3] (SelFlow's five-frame windows): windows (0,1,2),
+    (1,2,3), (2,3,4) run as one batch of 3B; the pair (1, 2) takes its forward flow from the
+    centre of (0,1,2) and its backward flow from the centre of (1,2,3), the pair (2, 3) likewise.
+"""
+import tensorflow as tf
+
+
+def training_frames(model):
+    """Frames per training sample the model needs: 2 for two-frame, 5 for three-frame models."""
+    return 2 if model.num_frames == 2 else 5
+
+
+def pair_flows(model, frames):
+    """Runs `model` and returns the list of (image_a, image_b, flow_ab, flow_ba) pairs.
+
+    Args:
+      model: a TwoFramePWC or ThreeFramePWC.
+      frames: float [B, training_frames(model), H, W, 3] in [0, 1].
+
+    Returns:
+      list of tuples of [B, H, W, 3], [B, H, W, 3], [B, H, W, 2], [B, H, W, 2] (full resolution).
+    """
+    want = training_frames(model)
+    if frames.shape[1] != want:
+        raise ValueError(f"a {type(model).__name__} trains on windows of {want} frames, got frames of shape "
+                         f"{frames.shape}")
+    if model.num_frames == 2:
+        out = model.bidirectional(frames)
+        return [(frames[:, 0], frames[:, 1], out["forward"]["flow"], out["backward"]["flow"])]
+    windows = tf.concat([frames[:, 0:3], frames[:, 1:4], frames[:, 2:5]], axis=0)
+    out = model(windows)
+    fw = tf.split(out["forward"]["flow"], 3, axis=0)   # centre -> next of each window
+    bw = tf.split(out["backward"]["flow"], 3, axis=0)  # centre -> previous of each window
+    return [(frames[:, 1], frames[:, 2], fw[0], bw[1]),
+            (frames[:, 2], frames[:, 3], fw[1], bw[2])]

@@ -1,0 +1,269 @@
+"""The custom training loop: one stage of training under a tf.distribute strategy.
+
+    train_stage(stage_dir, model_fn=..., task=..., num_steps=...)
+
+runs `task.compute_loss` with tf.GradientTape inside `strategy.run`, applies Adam, and keeps
+resumable checkpoints (model, optimizer, step and the input iterator) in `stage_dir/checkpoints`.
+A stage that finished leaves `stage_dir/done.json` and is not run again; a stage that was killed
+resumes from its last checkpoint. Loss scaling across replicas: each replica's loss is the mean
+over its share of the global batch, divided by the number of replicas, so the summed gradient is
+the gradient of the mean over the global batch (the losses are means of per-image losses).
+"""
+import json
+import os
+import shutil
+
+import gin
+import numpy as np
+import tensorflow as tf
+
+from dflow_tf.data.augment import Augmentation, Photometric
+from dflow_tf.data.pipeline import make_dataset
+from dflow_tf.evaluation import evaluate_model
+from dflow_tf.training.optimizer import current_learning_rate, make_optimizer
+from dflow_tf.training.progress import Progress
+from dflow_tf.training.strategy import is_chief, make_strategy
+
+gin.external_configurable(Augmentation, module="dflow_tf.data")
+gin.external_configurable(Photometric, module="dflow_tf.data")
+
+DONE_FILE = "done.json"
+
+
+class TrainingDiverged(RuntimeError):
+    """Raised after too many consecutive non-finite losses or gradients."""
+
+
+def latest_checkpoint(path):
+    """The newest checkpoint prefix under a stage directory, a checkpoints directory or a prefix."""
+    for candidate in (os.path.join(path, "checkpoints"), path):
+        if os.path.isdir(candidate):
+            found = tf.train.latest_checkpoint(candidate)
+            if found:
+                return found
+    if tf.io.gfile.exists(path + ".index"):
+        return path
+    return None
+
+
+def restore_weights(model, path):
+    """Loads only the model weights from the latest checkpoint at `path` (stage dir or prefix)."""
+    prefix = latest_checkpoint(path)
+    if prefix is None:
+        raise FileNotFoundError(f"no checkpoint found at {path!r} (looked for {path}/checkpoints/checkpoint, "
+                                f"{path}/checkpoint and {path}.index)")
+    tf.train.Checkpoint(model=model).restore(prefix).expect_partial().assert_existing_objects_matched()
+    return prefix
+
+
+def build_model(model, frames_spec):
+    """Creates the model's variables by calling it once on zeros shaped like one replica's input."""
+    shape = [1] + [int(d) for d in frames_spec.shape[1:]]
+    model(tf.zeros(shape[:1] + [model.num_frames] + shape[2:], tf.float32))
+
+
+def _all_finite(loss, grads):
+    checks = [tf.reduce_all(tf.math.is_finite(loss))]
+    checks += [tf.reduce_all(tf.math.is_finite(g)) for g in grads if g is not None]
+    return tf.reduce_all(tf.stack(checks))
+
+
+@gin.configurable(denylist=["stage_dir", "experiment_dir"])
+def train_stage(stage_dir, experiment_dir=None, *, model_fn=gin.REQUIRED, task=gin.REQUIRED,
+                num_steps=gin.REQUIRED, batch_size=4, crop_size=None, dataset="synthetic_flow",
+                split="train", augmentation=Augmentation(), seed=0, init_from=None,
+                checkpoint_every=200, log_every=10, image_every=200, max_nonfinite=10,
+                jit_compile=False, mixed_precision=False, deterministic=False, data_dir=None,
+                manual_dir=None, strategy=None, eval_split="validation", eval_every=0,
+                eval_batches=None, eval_batch_size=4):
+    """Trains one stage and returns the path of its final checkpoint.
+
+    Args:
+      stage_dir: output folder of the stage (checkpoints/, tensorboard/, done.json).
+      experiment_dir: folder that relative `init_from` names are resolved against.
+      model_fn: callable returning a new (unbuilt) flow model, e.g. @TwoFramePWC.
+      task: object with num_frames(model) and compute_loss(model, batch) -> (loss, scalars,
+        pictures), e.g. @UnsupervisedTask().
+      num_steps: total training steps of the stage (a resumed stage runs the remainder).
+      batch_size: global batch size, split over replicas.
+      crop_size: (height, width) training crop; None keeps the stored size.
+      dataset, split, data_dir, manual_dir: the training data ("name[/config]" of tfds_builders).
+      augmentation: dflow_tf.data.Augmentation (None: no augmentation).
+      seed: seed of data order, augmentation and weight initialisation.
+      init_from: stage name (relative to experiment_dir) or checkpoint path whose model weights
+        start this stage (optimizer state is not taken).
+      checkpoint_every, log_every, image_every: intervals in steps.
+      max_nonfinite: consecutive non-finite steps (skipped, counted) before the run stops.
+      jit_compile: compile the loss and gradient computation with XLA.
+      mixed_precision: float16 compute with a dynamic loss scale (for GPUs).
+      deterministic: seed everything and enable TF op determinism (reproducible, slower).
+      strategy: a tf.distribute strategy; None = make_strategy() (gin-configurable).
+      eval_split: split of `dataset` evaluated at the end (and every `eval_every` steps, on
+        `eval_batches` batches of `eval_batch_size`); None = no evaluation.
+
+    Returns:
+      (final checkpoint path, final evaluation metrics dict or None).
+    """
+    done_path = os.path.join(stage_dir, DONE_FILE)
+    if os.path.exists(done_path):
+        with open(done_path) as f:
+            done = json.load(f)
+        print(f"[{os.path.basename(stage_dir)}] already finished at step {done['step']}: {done['checkpoint']}")
+        return done["checkpoint"], done.get("evaluation")
+    if deterministic:
+        tf.keras.utils.set_random_seed(seed)
+        tf.config.experimental.enable_op_determinism()
+    else:
+        tf.random.set_seed(seed)
+    if mixed_precision:
+        tf.keras.mixed_precision.set_global_policy("mixed_float16")
+    strategy = strategy or make_strategy()
+    chief = is_chief(strategy)
+    name = os.path.relpath(stage_dir, experiment_dir) if experiment_dir else os.path.basename(stage_dir)
+
+    with strategy.scope():
+        model = model_fn()
+        optimizer = make_optimizer(mixed_precision=mixed_precision)
+        step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+    ds = make_dataset(dataset, split, batch_size=batch_size, crop_size=crop_size,
+                      num_frames=task.num_frames(model), augmentation=augmentation, seed=seed,
+                      data_dir=data_dir, manual_dir=manual_dir)
+    with strategy.scope():
+        build_model(model, ds.element_spec["frames"])
+        optimizer.build(model.trainable_variables)
+    iterator = iter(strategy.experimental_distribute_dataset(ds))
+
+    checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, step=step, iterator=iterator)
+    checkpoint_dir = os.path.join(stage_dir, "checkpoints")
+    if not chief:  # every worker must save (collectives); only the chief's copy is kept
+        task_id = strategy.cluster_resolver.task_id
+        checkpoint_dir = os.path.join(stage_dir, f"worker_tmp_{task_id}")
+    manager = tf.train.CheckpointManager(checkpoint, checkpoint_dir, max_to_keep=3)
+    resume = tf.train.latest_checkpoint(os.path.join(stage_dir, "checkpoints"))
+    if resume:
+        checkpoint.restore(resume).assert_existing_objects_matched()
+        print(f"[{name}] resuming from {resume} at step {int(step.numpy())}")
+    elif init_from:
+        source = init_from
+        if experiment_dir and not os.path.isabs(init_from) and not os.path.exists(init_from):
+            source = os.path.join(experiment_dir, init_from)
+        print(f"[{name}] initialising the model from {restore_weights(model, source)}")
+
+    train_step = _make_train_step(strategy, model, optimizer, task, step, jit_compile, mixed_precision)
+    progress = Progress(name, int(step.numpy()), num_steps,
+                        log_dir=os.path.join(stage_dir, "tensorboard") if chief else None,
+                        every=log_every, quiet=not chief)
+    evaluate = None
+    if eval_split:
+        def evaluate(max_batches):
+            eval_ds = make_dataset(dataset, eval_split, batch_size=eval_batch_size, augmentation=None,
+                                   shuffle=False, repeat=False, drop_remainder=False, seed=seed,
+                                   data_dir=data_dir, manual_dir=manual_dir)
+            return evaluate_model(model, eval_ds, max_batches=max_batches)
+    curve_path = os.path.join(stage_dir, "eval_curve.jsonl")
+    nonfinite_in_row = 0
+    skipped_total = 0
+    while int(step.numpy()) < num_steps:
+        loss, scalars, applied, pictures = train_step(iterator)
+        current = int(step.numpy())
+        if bool(applied):
+            nonfinite_in_row = 0
+        else:
+            nonfinite_in_row += 1
+            skipped_total += 1
+            print(f"[{name}] step {current}: non-finite loss or gradient, update skipped "
+                  f"({nonfinite_in_row} in a row, {skipped_total} in total)")
+            if nonfinite_in_row >= max_nonfinite:
+                saved = manager.save(checkpoint_number=current)
+                _cleanup(chief, checkpoint_dir)
+                raise TrainingDiverged(
+                    f"[{name}] {nonfinite_in_row} consecutive steps had a non-finite loss or gradient "
+                    f"(last loss {float(loss)}); stopped at step {current}. The last good weights are "
+                    f"in {saved}. Lower the learning rate or check the input data.")
+        host_scalars = {k: float(v) for k, v in scalars.items()}
+        host_scalars["skipped_steps"] = float(skipped_total)
+        progress.step(current, host_scalars, current_learning_rate(optimizer))
+        if image_every and current % image_every == 0:
+            progress.pictures(current, pictures)
+        if current % checkpoint_every == 0 or current == num_steps:
+            manager.save(checkpoint_number=current)
+        if evaluate and eval_every and current % eval_every == 0 and current != num_steps:
+            _record_evaluation(chief, progress, curve_path, current, evaluate(eval_batches))
+    results = None
+    if evaluate:
+        results = evaluate(None)
+        _record_evaluation(chief, progress, curve_path, int(step.numpy()), results)
+        if chief:
+            print(f"[{name}] validation: " + ", ".join(
+                f"{k}={results[k]:.3f}" for k in SUMMARY_KEYS if k in results))
+    progress.close()
+    final = manager.save(checkpoint_number=int(step.numpy())) if manager.latest_checkpoint is None else \
+        manager.latest_checkpoint
+    _cleanup(chief, checkpoint_dir)
+    if chief:
+        with open(done_path, "w") as f:
+            json.dump({"step": int(step.numpy()), "checkpoint": final, "skipped_steps": skipped_total,
+                       "evaluation": results}, f, indent=1)
+        with open(os.path.join(stage_dir, "config.gin"), "w") as f:
+            f.write(gin.config_str())
+    return final, results
+
+
+SUMMARY_KEYS = ("epe_all/pixel_pooled", "epe_noc/pixel_pooled", "epe_occ/pixel_pooled", "fl_all/pixel_pooled")
+
+
+def _record_evaluation(chief, progress, curve_path, step, results):
+    """Logs validation metrics to TensorBoard and appends them to eval_curve.jsonl."""
+    if not chief:
+        return
+    progress.scalars(step, {k: v for k, v in results.items() if isinstance(v, float)}, prefix="validation/")
+    with open(curve_path, "a") as f:
+        f.write(json.dumps({"step": step, **results}) + "\n")
+
+
+def _cleanup(chief, checkpoint_dir):
+    if not chief:
+        shutil.rmtree(checkpoint_dir, ignore_errors=True)
+
+
+def _make_train_step(strategy, model, optimizer, task, step, jit_compile, mixed_precision):
+    """The distributed step: returns (mean loss, mean scalars, applied flag, first replica's pictures)."""
+    variables = model.trainable_variables
+    replicas = strategy.num_replicas_in_sync
+
+    def loss_and_grads(batch):
+        with tf.GradientTape() as tape:
+            loss, scalars, pictures = task.compute_loss(model, batch)
+            scaled = tf.cast(loss, tf.float32) / replicas
+            if mixed_precision:
+                scaled = optimizer.scale_loss(scaled)
+        grads = tape.gradient(scaled, variables)
+        return loss, scalars, pictures, grads
+
+    compute = tf.function(loss_and_grads, jit_compile=True) if jit_compile else loss_and_grads
+
+    def replica_step(batch):
+        loss, scalars, pictures, grads = compute(batch)
+        finite = tf.reduce_all(tf.math.is_finite(loss)) if mixed_precision else _all_finite(loss, grads)
+        context = tf.distribute.get_replica_context()
+        bad = context.all_reduce(tf.distribute.ReduceOp.SUM, 1.0 - tf.cast(finite, tf.float32))
+        applied = tf.equal(bad, 0.0)
+
+        def apply():
+            optimizer.apply_gradients(zip(grads, variables))
+            return tf.constant(True)
+
+        applied = tf.cond(applied, apply, lambda: tf.constant(False))
+        return loss, scalars, applied, pictures
+
+    @tf.function
+    def train_step(iterator):
+        batch = next(iterator)
+        loss, scalars, applied, pictures = strategy.run(replica_step, args=(batch,))
+        step.assign_add(1)
+        mean = lambda t: strategy.reduce(tf.distribute.ReduceOp.MEAN, t, axis=None)  # noqa: E731
+        first = lambda t: strategy.experimental_local_results(t)[0]  # noqa: E731
+        return (mean(loss), {k: mean(v) for k, v in scalars.items()}, first(applied),
+                {k: first(v) for k, v in pictures.items()})
+
+    return train_step

@@ -1,0 +1,70 @@
+"""The unsupervised teacher objective (METHOD.md section 2)."""
+import gin
+import tensorflow as tf
+
+from dflow_tf import losses, ops
+from dflow_tf.training.flows import pair_flows, training_frames
+
+LOSS_KINDS = ("photometric", "census")
+
+
+@gin.configurable
+class UnsupervisedTask:
+    """Photometric or census loss on full-resolution flows, optionally occlusion-masked.
+
+    DDFlow trains in two phases: "photometric" without occlusion handling, then "census" with
+    forward-backward occlusion masks (gin/teacher.gin binds both).
+
+    Args:
+      loss: "photometric" or "census".
+      occlusion: mask the loss with 1 - forward-backward occlusion.
+      alpha1, alpha2: occlusion-check constants (code 0.01 / 0.5; the paper text says 0.05).
+      smoothness_weight: weight of the optional edge-aware smoothness term (0 = off, DDFlow).
+    """
+
+    def __init__(self, loss="census", occlusion=True, alpha1=0.01, alpha2=0.5, smoothness_weight=0.0):
+        if loss not in LOSS_KINDS:
+            raise ValueError(f"UnsupervisedTask.loss must be one of {LOSS_KINDS}, got {loss!r}")
+        self.loss_kind = loss
+        self.occlusion = occlusion
+        self.alpha1 = alpha1
+        self.alpha2 = alpha2
+        self.smoothness_weight = smoothness_weight
+
+    def num_frames(self, model):
+        return training_frames(model)
+
+    def occlusions(self, flow_ab, flow_ba):
+        """(O_a, O_b) [B, H, W, 1] from the forward-backward check, or (None, None) when off."""
+        if not self.occlusion:
+            return None, None
+        return (ops.forward_backward_occlusion(flow_ab, flow_ba, self.alpha1, self.alpha2),
+                ops.forward_backward_occlusion(flow_ba, flow_ab, self.alpha1, self.alpha2))
+
+    def compute_loss(self, model, batch):
+        """Returns (loss scalar, {name: scalar}, {name: [B, H, W, C] tensor for pictures})."""
+        frames = tf.cast(batch["frames"], tf.float32)
+        pairs = pair_flows(model, frames)
+        term = losses.census_loss if self.loss_kind == "census" else losses.photometric_loss
+        total, occluded, first_occlusion = 0.0, 0.0, None
+        for image_a, image_b, flow_ab, flow_ba in pairs:
+            flow_ab = tf.cast(flow_ab, tf.float32)
+            flow_ba = tf.cast(flow_ba, tf.float32)
+            occ_a, occ_b = self.occlusions(flow_ab, flow_ba)
+            total += term(image_a, image_b, flow_ab, flow_ba, occ_a, occ_b)
+            if self.smoothness_weight:
+                total += self.smoothness_weight * (losses.smoothness_loss(flow_ab, image_a)
+                                                   + losses.smoothness_loss(flow_ba, image_b))
+            if occ_a is not None:
+                occluded += tf.reduce_mean(occ_a)
+                first_occlusion = occ_a if first_occlusion is None else first_occlusion
+        count = float(len(pairs))
+        loss = total / count
+        scalars = {"loss/" + self.loss_kind: loss}
+        if self.occlusion:
+            scalars["occlusion_ratio"] = occluded / count
+        image_a, _, flow_ab, _ = pairs[0]
+        pictures = {"frame": image_a, "flow_forward": tf.cast(flow_ab, tf.float32)}
+        if first_occlusion is not None:
+            pictures["occlusion"] = first_occlusion
+        return loss, scalars, pictures
