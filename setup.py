@@ -11,10 +11,11 @@ RUNTIME = [
     "scikit-image>=0.24",
     "matplotlib>=3.8",
     "tensorboard>=2.20",
+    "importlib_resources>=6",
 ]
 
 EXTRAS = {
-    "test": ["pytest>=8", "scipy>=1.11"],
+    "test": ["pytest>=8", "scipy>=1.11", "dill>=0.3"],
     "export": ["tf2onnx>=1.16", "onnxruntime>=1.18", "onnx>=1.16", "ai-edge-litert>=1.2"],
 }
 
