@@ -14,8 +14,8 @@ import os
 import shutil
 
 import gin
-import numpy as np
 import tensorflow as tf
+from tensorflow.python.trackable.base import Trackable
 
 from dflow_tf.data.augment import Augmentation, Photometric
 from dflow_tf.data.pipeline import make_dataset
@@ -56,10 +56,11 @@ def restore_weights(model, path):
     return prefix
 
 
-def build_model(model, frames_spec):
-    """Creates the model's variables by calling it once on zeros shaped like one replica's input."""
-    shape = [1] + [int(d) for d in frames_spec.shape[1:]]
-    model(tf.zeros(shape[:1] + [model.num_frames] + shape[2:], tf.float32))
+def build_model(model):
+    """Creates the model's variables by calling it once on a small zero input (their shapes do not
+    depend on the image size)."""
+    size = getattr(model, "size_multiple", 64)
+    model(tf.zeros([1, model.num_frames, size, size, 3], tf.float32))
 
 
 def _all_finite(loss, grads):
@@ -125,29 +126,40 @@ def train_stage(stage_dir, experiment_dir=None, *, model_fn=gin.REQUIRED, task=g
         model = model_fn()
         optimizer = make_optimizer(mixed_precision=mixed_precision)
         step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
-    ds = make_dataset(dataset, split, batch_size=batch_size, crop_size=crop_size,
-                      num_frames=task.num_frames(model), augmentation=augmentation, seed=seed,
-                      data_dir=data_dir, manual_dir=manual_dir)
     with strategy.scope():
-        build_model(model, ds.element_spec["frames"])
+        build_model(model)
         optimizer.build(model.trainable_variables)
-    iterator = iter(strategy.experimental_distribute_dataset(ds))
 
-    checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, step=step, iterator=iterator)
+    checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, step=step)
     checkpoint_dir = os.path.join(stage_dir, "checkpoints")
     if not chief:  # every worker must save (collectives); only the chief's copy is kept
         task_id = strategy.cluster_resolver.task_id
         checkpoint_dir = os.path.join(stage_dir, f"worker_tmp_{task_id}")
     manager = tf.train.CheckpointManager(checkpoint, checkpoint_dir, max_to_keep=3)
     resume = tf.train.latest_checkpoint(os.path.join(stage_dir, "checkpoints"))
+    restored = checkpoint.restore(resume) if resume else None
     if resume:
-        checkpoint.restore(resume).assert_existing_objects_matched()
         print(f"[{name}] resuming from {resume} at step {int(step.numpy())}")
     elif init_from:
         source = init_from
         if experiment_dir and not os.path.isabs(init_from) and not os.path.exists(init_from):
             source = os.path.join(experiment_dir, init_from)
         print(f"[{name}] initialising the model from {restore_weights(model, source)}")
+
+    # The input iterator is saved with the checkpoint where tf.distribute can (one device), so a
+    # resumed run sees exactly the batches it would have seen. Iterators of several replicas are
+    # not checkpointable; there the pipeline restarts with a seed derived from the resumed step,
+    # so that it does not replay the batches already trained on (docs/training.md).
+    multi_replica = strategy.num_replicas_in_sync > 1
+    data_seed = seed + 7919 * int(step.numpy()) if multi_replica else seed
+    ds = make_dataset(dataset, split, batch_size=batch_size, crop_size=crop_size,
+                      num_frames=task.num_frames(model), augmentation=augmentation, seed=data_seed,
+                      data_dir=data_dir, manual_dir=manual_dir)
+    iterator = iter(strategy.experimental_distribute_dataset(ds))
+    if isinstance(iterator, Trackable):
+        checkpoint.iterator = iterator  # restored now if the checkpoint has it (deferred restore)
+    if restored is not None:
+        restored.assert_existing_objects_matched()
 
     train_step = _make_train_step(strategy, model, optimizer, task, step, jit_compile, mixed_precision)
     progress = Progress(name, int(step.numpy()), num_steps,
@@ -244,26 +256,39 @@ def _make_train_step(strategy, model, optimizer, task, step, jit_compile, mixed_
 
     def replica_step(batch):
         loss, scalars, pictures, grads = compute(batch)
-        finite = tf.reduce_all(tf.math.is_finite(loss)) if mixed_precision else _all_finite(loss, grads)
         context = tf.distribute.get_replica_context()
-        bad = context.all_reduce(tf.distribute.ReduceOp.SUM, 1.0 - tf.cast(finite, tf.float32))
-        applied = tf.equal(bad, 0.0)
-
-        def apply():
+        if mixed_precision:
+            # LossScaleOptimizer skips non-finite gradients itself (and lowers the loss scale);
+            # only a non-finite loss counts as a bad step here.
             optimizer.apply_gradients(zip(grads, variables))
-            return tf.constant(True)
+            finite = tf.reduce_all(tf.math.is_finite(loss))
+        else:
+            finite = _all_finite(loss, grads)
+        bad = context.all_reduce(tf.distribute.ReduceOp.SUM, 1.0 - tf.cast(finite, tf.float32))
+        return loss, scalars, tf.equal(bad, 0.0), pictures, grads
 
-        applied = tf.cond(applied, apply, lambda: tf.constant(False))
-        return loss, scalars, applied, pictures
+    def apply_in_replica(grads):
+        optimizer.apply_gradients(zip(grads, variables))  # sums the replicas' gradients
 
     @tf.function
     def train_step(iterator):
         batch = next(iterator)
-        loss, scalars, applied, pictures = strategy.run(replica_step, args=(batch,))
-        step.assign_add(1)
-        mean = lambda t: strategy.reduce(tf.distribute.ReduceOp.MEAN, t, axis=None)  # noqa: E731
+        loss, scalars, finite, pictures, grads = strategy.run(replica_step, args=(batch,))
         first = lambda t: strategy.experimental_local_results(t)[0]  # noqa: E731
-        return (mean(loss), {k: mean(v) for k, v in scalars.items()}, first(applied),
+        mean = lambda t: strategy.reduce(tf.distribute.ReduceOp.MEAN, t, axis=None)  # noqa: E731
+        applied = first(finite)  # the same on every replica (all-reduced)
+        if not mixed_precision:
+            # The skip decision is a cond in cross-replica context whose branch enters the replicas
+            # again: tf.distribute does not allow a cond around the optimizer's all-reduce inside
+            # a replica (the pattern of Keras' LossScaleOptimizer).
+            def apply():
+                strategy.extended.call_for_each_replica(apply_in_replica, args=(grads,))
+                return tf.constant(True)
+
+            with strategy.scope():
+                applied = tf.cond(applied, apply, lambda: tf.constant(False))
+        step.assign_add(1)
+        return (mean(loss), {k: mean(v) for k, v in scalars.items()}, applied,
                 {k: first(v) for k, v in pictures.items()})
 
     return train_step

@@ -1,0 +1,210 @@
+"""The training loop: replica scaling, non-finite steps, kill-and-resume, multi-worker, CLI errors."""
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from dflow_tf.models import TwoFramePWC
+from dflow_tf.training import trainer
+from dflow_tf.training.unsupervised import UnsupervisedTask
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ENV = dict(os.environ, PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
+
+
+def _run(args, timeout=600, env=None, **kwargs):
+    return subprocess.run([sys.executable, *args], cwd=REPO, env=env or ENV, capture_output=True, text=True,
+                          timeout=timeout, **kwargs)
+
+
+def test_two_replica_gradient_equals_single_device_gradient():
+    out = _run([os.path.join(REPO, "tests", "scripts", "replica_gradients.py")])
+    assert out.returncode == 0, out.stderr[-3000:]
+    values = dict(re.findall(r"(\w+)=([-\d.e+]+)", out.stdout.split("RESULT")[1]))
+    assert float(values["max_grad"]) > 1e-6  # the step did something
+    np.testing.assert_allclose(float(values["loss_single"]), float(values["loss_replicas"]), rtol=1e-5)
+    assert float(values["max_diff"]) <= 1e-5 * max(1.0, float(values["max_grad"]))
+
+
+class _NanTask(UnsupervisedTask):
+    """Census task whose loss is NaN on the steps listed in `bad` (counted by calls)."""
+
+    def __init__(self, bad):
+        super().__init__(loss="photometric", occlusion=False)
+        self.calls = tf.Variable(0, trainable=False)
+        self.bad = tf.constant(bad, tf.int32)
+
+    def compute_loss(self, model, batch):
+        loss, scalars, pictures = super().compute_loss(model, batch)
+        self.calls.assign_add(1)
+        is_bad = tf.reduce_any(tf.equal(self.bad, self.calls))
+        return tf.where(is_bad, tf.constant(np.nan, tf.float32), loss), scalars, pictures
+
+
+def _tiny_step(task):
+    import keras
+    model = TwoFramePWC(num_levels=4)
+    model(tf.zeros([1, 2, 32, 48, 3]))
+    optimizer = keras.optimizers.Adam(1e-3)
+    optimizer.build(model.trainable_variables)
+    step = tf.Variable(0, dtype=tf.int64)
+    frames = np.random.default_rng(0).uniform(size=(2, 2, 32, 48, 3)).astype(np.float32)
+    iterator = iter(tf.data.Dataset.from_tensors({"frames": frames}).repeat())
+    fn = trainer._make_train_step(tf.distribute.get_strategy(), model, optimizer, task, step, False, False)
+    return model, optimizer, fn, iterator
+
+
+def test_non_finite_loss_skips_the_update():
+    model, optimizer, step_fn, iterator = _tiny_step(_NanTask(bad=[2]))
+    assert bool(step_fn(iterator)[2])
+    before = [v.numpy().copy() for v in model.trainable_variables]
+    iterations = int(optimizer.iterations.numpy())
+    loss, _, applied, _ = step_fn(iterator)
+    assert not bool(applied) and np.isnan(float(loss))
+    assert int(optimizer.iterations.numpy()) == iterations  # Adam state untouched
+    for b, v in zip(before, model.trainable_variables):
+        np.testing.assert_array_equal(b, v.numpy())
+    assert bool(step_fn(iterator)[2])
+
+
+def _stage_kwargs(tmp_path, **overrides):
+    kwargs = dict(model_fn=lambda: TwoFramePWC(num_levels=4), task=UnsupervisedTask("census", True),
+                  num_steps=6, batch_size=2, dataset="synthetic_flow/tiny", data_dir=str(tmp_path / "tfds"),
+                  checkpoint_every=2, log_every=1, image_every=3, eval_split="validation", eval_batch_size=2,
+                  deterministic=True, seed=5)
+    kwargs.update(overrides)
+    return kwargs
+
+
+def test_too_many_non_finite_steps_stop_with_a_checkpoint(tmp_path):
+    kwargs = _stage_kwargs(tmp_path, task=_NanTask(bad=[3, 4, 5, 6]), max_nonfinite=3, num_steps=10)
+    with pytest.raises(trainer.TrainingDiverged, match="3 consecutive steps") as error:
+        trainer.train_stage(str(tmp_path / "stage"), **kwargs)
+    saved = re.search(r"weights are in (\S+)\.", str(error.value)).group(1)
+    assert tf.io.gfile.exists(saved + ".index")
+    reader = tf.train.load_checkpoint(saved)
+    assert reader.get_tensor("step/.ATTRIBUTES/VARIABLE_VALUE") == 5
+    assert np.all([np.isfinite(reader.get_tensor(name)).all() for name, _ in tf.train.list_variables(saved)
+                   if name.startswith("model/") and "VARIABLE_VALUE" in name])
+
+
+def test_stage_trains_evaluates_writes_summaries_and_is_not_rerun(tmp_path):
+    stage = tmp_path / "stage"
+    checkpoint, results = trainer.train_stage(str(stage), **_stage_kwargs(tmp_path))
+    assert checkpoint.endswith("ckpt-6")
+    assert {"epe_all/pixel_pooled", "epe_noc/pixel_pooled", "epe_occ/pixel_pooled"} <= set(results)
+    assert json.loads((stage / "done.json").read_text())["step"] == 6
+    assert os.listdir(stage / "tensorboard")
+    assert "train_stage" in (stage / "config.gin").read_text() or (stage / "config.gin").exists()
+    again, _ = trainer.train_stage(str(stage), **_stage_kwargs(tmp_path))
+    assert again == checkpoint
+
+
+KILL_SCRIPT = """
+import sys
+from dflow_tf.models import TwoFramePWC
+from dflow_tf.training import trainer
+from dflow_tf.training.unsupervised import UnsupervisedTask
+trainer.train_stage(sys.argv[1], model_fn=lambda: TwoFramePWC(num_levels=4),
+                    task=UnsupervisedTask("census", True), num_steps=int(sys.argv[3]), batch_size=2,
+                    dataset="synthetic_flow/tiny", data_dir=sys.argv[2], checkpoint_every=3, log_every=1,
+                    image_every=0, eval_split=None, deterministic=True, seed=5)
+"""
+
+
+def _final_weights(stage):
+    prefix = trainer.latest_checkpoint(str(stage))
+    reader = tf.train.load_checkpoint(prefix)
+    names = sorted(n for n, _ in tf.train.list_variables(prefix) if n.startswith("model/") and "OPTIMIZER" not in n)
+    return reader.get_tensor("step/.ATTRIBUTES/VARIABLE_VALUE"), {n: reader.get_tensor(n) for n in names}
+
+
+def test_killed_run_resumes_from_last_checkpoint_and_matches_uninterrupted_run(tmp_path):
+    data_dir = str(tmp_path / "tfds")
+    steps = "9"
+    reference = _run(["-c", KILL_SCRIPT, str(tmp_path / "reference"), data_dir, steps])
+    assert reference.returncode == 0, reference.stderr[-3000:]
+
+    killed_dir = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, "-c", KILL_SCRIPT, str(killed_dir), data_dir, steps], cwd=REPO,
+                            env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + 300
+    while time.time() < deadline and trainer.latest_checkpoint(str(killed_dir)) is None:
+        time.sleep(0.2)
+    assert trainer.latest_checkpoint(str(killed_dir)) is not None
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (killed_dir / "done.json").exists()
+    resumed = _run(["-c", KILL_SCRIPT, str(killed_dir), data_dir, steps])
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "resuming from" in resumed.stdout
+
+    step_ref, ref = _final_weights(tmp_path / "reference")
+    step_res, res = _final_weights(killed_dir)
+    assert step_ref == step_res == 9
+    assert ref.keys() == res.keys()
+    # Op determinism is on, so the resumed run is bitwise the uninterrupted one; allow 1e-6 slack.
+    for name in ref:
+        np.testing.assert_allclose(res[name], ref[name], atol=1e-6, err_msg=name)
+
+
+MULTI_WORKER_SCRIPT = """
+import json, os, sys
+import numpy as np
+from dflow_tf.models import TwoFramePWC
+from dflow_tf.training import trainer
+from dflow_tf.training.strategy import make_strategy
+from dflow_tf.training.unsupervised import UnsupervisedTask
+strategy = make_strategy("auto")
+assert strategy.num_replicas_in_sync == 2, strategy
+models = []
+def model_fn():
+    models.append(TwoFramePWC(num_levels=4))
+    return models[-1]
+trainer.train_stage(sys.argv[1], model_fn=model_fn, task=UnsupervisedTask("census", True),
+                    num_steps=3, batch_size=4, dataset="synthetic_flow/tiny", data_dir=sys.argv[2],
+                    checkpoint_every=3, log_every=1, image_every=0, eval_split=None, seed=5, strategy=strategy)
+np.savez(sys.argv[3], *[v.numpy() for v in models[0].trainable_variables])
+"""
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_two_workers_on_localhost_end_with_identical_weights(tmp_path):
+    data_dir = str(tmp_path / "tfds")
+    prepare = _run(["-c", "import tfds_builders, tensorflow_datasets as tfds; "
+                    f"tfds.builder('synthetic_flow/tiny', data_dir={data_dir!r}).download_and_prepare()"])
+    assert prepare.returncode == 0, prepare.stderr[-2000:]
+    ports = [_free_port(), _free_port()]
+    cluster = {"worker": [f"localhost:{p}" for p in ports]}
+    procs = []
+    for index in range(2):
+        env = dict(ENV, TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}}))
+        procs.append(subprocess.Popen([sys.executable, "-c", MULTI_WORKER_SCRIPT, str(tmp_path / "stage"), data_dir,
+                                       str(tmp_path / f"weights_{index}.npz")],
+                                      cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+    outputs = [p.communicate(timeout=600)[0] for p in procs]
+    for p, out in zip(procs, outputs):
+        assert p.returncode == 0, out[-3000:]
+    step, _ = _final_weights(tmp_path / "stage")
+    assert step == 3
+    first, second = (np.load(tmp_path / f"weights_{i}.npz") for i in range(2))
+    assert len(first.files) == len(second.files) > 0
+    for key in first.files:
+        np.testing.assert_array_equal(first[key], second[key])
+    initial = TwoFramePWC(num_levels=4)
+    initial(tf.zeros([1, 2, 32, 48, 3]))
+    assert any(not np.array_equal(w.numpy(), first[k]) for w, k in zip(initial.trainable_variables, first.files))
