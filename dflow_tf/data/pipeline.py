@@ -15,6 +15,8 @@ position in the output stream (`Dataset.enumerate`). The iterator can be saved w
 `tf.train.Checkpoint(iterator=iter(ds))`; its state includes the shuffle buffer (up to
 `shuffle_buffer` encoded examples), so keep that moderate.
 """
+import os
+
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
@@ -22,6 +24,12 @@ from dflow_tf.data import augment as aug
 from dflow_tf.data import schema
 
 SPARSE_BUILDERS = ("kitti_flow",)
+
+
+def is_saved_dataset(source):
+    """True if `source` is a folder written by tf.data.Dataset.save (e.g. precomputed teacher
+    targets); make_dataset then reads it instead of a builder and ignores `split`."""
+    return isinstance(source, str) and tf.io.gfile.exists(os.path.join(source, "dataset_spec.pb"))
 
 
 def get_builder(source, data_dir=None, manual_dir=None, prepare=True):
@@ -85,8 +93,12 @@ def to_float(sample):
 
 def prepare_sample(example, seed, features, *, num_frames=None, crop_size=None, resize_to=None,
                    sparse=False, augmentation=aug.Augmentation()):
-    """decode -> resize -> pad/crop -> augment, for one encoded example and its seed (int64 [2])."""
-    sample = decode(example, features, num_frames)
+    """decode -> resize -> pad/crop -> augment, for one encoded example and its seed (int64 [2]).
+
+    features=None: `example` is already decoded (a saved dataset, e.g. precomputed teacher
+    targets) and keeps all its frames.
+    """
+    sample = decode(example, features, num_frames) if features is not None else dict(example)
     if resize_to is not None:
         sample = aug.resize(to_float(sample), resize_to, sparse)
     seed_crop, seed_aug = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
@@ -131,7 +143,8 @@ def make_dataset(source, split, *, batch_size, crop_size=None, num_frames=None, 
 
     Args:
       source: "name" or "name/config" of a `tfds_builders` builder (e.g. "synthetic_flow",
-        "kitti_flow/2015_multiview", "sintel/final_3"), or a builder instance (custom configs).
+        "kitti_flow/2015_multiview", "sintel/final_3"), a builder instance (custom configs), or
+        the folder of a saved dataset of decoded samples (`is_saved_dataset`).
       split: a tfds split expression ("train", "train+test", "train[:90%]").
       batch_size: examples per batch.
       crop_size: (height, width) to pad / crop to; None keeps the stored size.
@@ -148,11 +161,16 @@ def make_dataset(source, split, *, batch_size, crop_size=None, num_frames=None, 
       [B, h, w, 1], has_flow / has_occlusion [B], id [B], plus flow_fw / flow_bw /
       occlusion_fw / occlusion_bw [B, N-1, h, w, C] for synthetic_flow.
     """
-    builder = get_builder(source, data_dir=data_dir, manual_dir=manual_dir, prepare=prepare)
-    if sparse is None:
-        sparse = builder.name in SPARSE_BUILDERS
-    examples = read_examples(builder, split, shuffle=shuffle, seed=seed)
-    return build_pipeline(examples, builder.info.features, batch_size=batch_size, seed=seed,
+    if is_saved_dataset(source):
+        examples, features = tf.data.Dataset.load(source), None
+        sparse = bool(sparse)
+    else:
+        builder = get_builder(source, data_dir=data_dir, manual_dir=manual_dir, prepare=prepare)
+        if sparse is None:
+            sparse = builder.name in SPARSE_BUILDERS
+        examples = read_examples(builder, split, shuffle=shuffle, seed=seed)
+        features = builder.info.features
+    return build_pipeline(examples, features, batch_size=batch_size, seed=seed,
                           shuffle=shuffle, shuffle_buffer=shuffle_buffer, repeat=repeat,
                           drop_remainder=drop_remainder, num_frames=num_frames,
                           crop_size=crop_size, resize_to=resize_to, sparse=sparse,

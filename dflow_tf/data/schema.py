@@ -42,8 +42,13 @@ COMMON_KEYS = (ID, FRAMES, FLOW, VALID, OCCLUSION, HAS_FLOW, HAS_OCCLUSION)
 #: Keys present only where every consecutive pair has ground truth (synthetic_flow).
 SEQUENCE_KEYS = (FLOW_FW, FLOW_BW, OCCLUSION_FW, OCCLUSION_BW)
 #: Spatial keys by kind (the pipeline transforms each kind in its own way).
-FLOW_KEYS = (FLOW, FLOW_FW, FLOW_BW)
-MASK_KEYS = (VALID, OCCLUSION, OCCLUSION_FW, OCCLUSION_BW)
+#: Teacher annotations of the reference pair, stored by dflow_tf.distillation.precompute.
+TEACHER_FLOW_FW = "teacher_flow_fw"
+TEACHER_FLOW_BW = "teacher_flow_bw"
+TEACHER_OCCLUSION_FW = "teacher_occlusion_fw"
+TEACHER_OCCLUSION_BW = "teacher_occlusion_bw"
+FLOW_KEYS = (FLOW, FLOW_FW, FLOW_BW, TEACHER_FLOW_FW, TEACHER_FLOW_BW)
+MASK_KEYS = (VALID, OCCLUSION, OCCLUSION_FW, OCCLUSION_BW, TEACHER_OCCLUSION_FW, TEACHER_OCCLUSION_BW)
 
 
 def reference_index(num_frames):

@@ -39,3 +39,32 @@ def pair_flows(model, frames):
     bw = tf.split(out["backward"]["flow"], 3, axis=0)  # centre -> previous of each window
     return [(frames[:, 1], frames[:, 2], fw[0], bw[1]),
             (frames[:, 2], frames[:, 3], fw[1], bw[2])]
+
+
+def distilled_pair_index(num_frames):
+    """Index a of the distilled pair frames[a] -> frames[a + 1] of a window (the reference pair)."""
+    return (num_frames - 1) // 2
+
+
+def centre_pair_flows(model, frames):
+    """Forward and backward flow of a window's reference pair (a, a + 1), a = (N - 1) // 2.
+
+    Args:
+      model: TwoFramePWC or ThreeFramePWC.
+      frames: float [B, N, H, W, 3]; N >= 2 for a two-frame model, N = 5 for a three-frame model
+        (windows (a-1, a, a+1) and (a, a+1, a+2) give a -> a+1 and a+1 -> a).
+
+    Returns:
+      (flow_fw [B, H, W, 2] frame a -> a+1, flow_bw [B, H, W, 2] frame a+1 -> a).
+    """
+    n = int(frames.shape[1])
+    a = distilled_pair_index(n)
+    if model.num_frames == 2:
+        out = model.bidirectional(frames[:, a:a + 2])
+        return out["forward"]["flow"], out["backward"]["flow"]
+    if n != 5:
+        raise ValueError(f"a three-frame model distils on windows of 5 frames, got frames of shape {frames.shape}")
+    out = model(tf.concat([frames[:, a - 1:a + 2], frames[:, a:a + 3]], axis=0))
+    forward, _ = tf.split(out["forward"]["flow"], 2, axis=0)
+    _, backward = tf.split(out["backward"]["flow"], 2, axis=0)
+    return forward, backward

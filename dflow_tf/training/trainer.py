@@ -35,12 +35,16 @@ class TrainingDiverged(RuntimeError):
 
 
 def latest_checkpoint(path):
-    """The newest checkpoint prefix under a stage directory, a checkpoints directory or a prefix."""
+    """The newest checkpoint prefix under a stage directory, a checkpoints directory (with or
+    without a `checkpoint` state file, e.g. an imported TF1 model) or a prefix; None if none."""
     for candidate in (os.path.join(path, "checkpoints"), path):
         if os.path.isdir(candidate):
             found = tf.train.latest_checkpoint(candidate)
             if found:
                 return found
+            indexes = sorted(tf.io.gfile.glob(os.path.join(candidate, "*.index")), key=os.path.getmtime)
+            if indexes:
+                return indexes[-1][:-len(".index")]
     if tf.io.gfile.exists(path + ".index"):
         return path
     return None
@@ -54,6 +58,40 @@ def restore_weights(model, path):
                                 f"{path}/checkpoint and {path}.index)")
     tf.train.Checkpoint(model=model).restore(prefix).expect_partial().assert_existing_objects_matched()
     return prefix
+
+
+MODEL_CONFIG_FILE = "model.json"
+
+
+def save_model_config(model, directory):
+    """Writes the model's class and constructor config to directory/model.json."""
+    os.makedirs(directory, exist_ok=True)
+    with open(os.path.join(directory, MODEL_CONFIG_FILE), "w") as f:
+        json.dump({"class": type(model).__name__, "config": model.get_config()}, f, indent=1)
+
+
+def load_trained_model(path):
+    """Rebuilds a model from the model.json of a stage directory (or a checkpoint's folder or its
+    parent) and restores its latest weights. Returns (model, checkpoint prefix)."""
+    from dflow_tf import models
+    prefix = latest_checkpoint(path)
+    if prefix is None:
+        raise FileNotFoundError(f"no checkpoint found at {path!r}")
+    candidates = [path, os.path.dirname(prefix), os.path.dirname(os.path.dirname(prefix))]
+    config_path = next((os.path.join(c, MODEL_CONFIG_FILE) for c in candidates
+                        if os.path.isfile(os.path.join(c, MODEL_CONFIG_FILE))), None)
+    if config_path is None:
+        raise FileNotFoundError(f"no {MODEL_CONFIG_FILE} next to the checkpoint {prefix!r} "
+                                f"(looked in {', '.join(candidates)})")
+    with open(config_path) as f:
+        spec = json.load(f)
+    classes = {"TwoFramePWC": models.TwoFramePWC, "ThreeFramePWC": models.ThreeFramePWC}
+    if spec.get("class") not in classes:
+        raise ValueError(f"{config_path}: unknown model class {spec.get('class')!r}")
+    model = classes[spec["class"]].from_config(spec["config"])
+    build_model(model)
+    restore_weights(model, prefix)
+    return model, prefix
 
 
 def build_model(model):
@@ -84,7 +122,9 @@ def train_stage(stage_dir, experiment_dir=None, *, model_fn=gin.REQUIRED, task=g
       experiment_dir: folder that relative `init_from` names are resolved against.
       model_fn: callable returning a new (unbuilt) flow model, e.g. @TwoFramePWC.
       task: object with num_frames(model) and compute_loss(model, batch) -> (loss, scalars,
-        pictures), e.g. @UnsupervisedTask().
+        pictures), e.g. @UnsupervisedTask(); optional setup(experiment_dir) (called once in the
+        strategy scope) and prepare(batch) (called every step outside the gradient tape). Every
+        batch carries "seed", an int64 [2] stateless seed distinct per step and replica.
       num_steps: total training steps of the stage (a resumed stage runs the remainder).
       batch_size: global batch size, split over replicas.
       crop_size: (height, width) training crop; None keeps the stored size.
@@ -129,7 +169,11 @@ def train_stage(stage_dir, experiment_dir=None, *, model_fn=gin.REQUIRED, task=g
     with strategy.scope():
         build_model(model)
         optimizer.build(model.trainable_variables)
+        if hasattr(task, "setup"):  # e.g. frozen teachers, created under the same strategy
+            task.setup(experiment_dir=experiment_dir)
 
+    if chief:
+        save_model_config(model, stage_dir)
     checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, step=step)
     checkpoint_dir = os.path.join(stage_dir, "checkpoints")
     if not chief:  # every worker must save (collectives); only the chief's copy is kept
@@ -161,7 +205,7 @@ def train_stage(stage_dir, experiment_dir=None, *, model_fn=gin.REQUIRED, task=g
     if restored is not None:
         restored.assert_existing_objects_matched()
 
-    train_step = _make_train_step(strategy, model, optimizer, task, step, jit_compile, mixed_precision)
+    train_step = _make_train_step(strategy, model, optimizer, task, step, jit_compile, mixed_precision, seed)
     progress = Progress(name, int(step.numpy()), num_steps,
                         log_dir=os.path.join(stage_dir, "tensorboard") if chief else None,
                         every=log_every, quiet=not chief)
@@ -238,12 +282,14 @@ def _cleanup(chief, checkpoint_dir):
         shutil.rmtree(checkpoint_dir, ignore_errors=True)
 
 
-def _make_train_step(strategy, model, optimizer, task, step, jit_compile, mixed_precision):
+def _make_train_step(strategy, model, optimizer, task, step, jit_compile, mixed_precision, seed=0):
     """The distributed step: returns (mean loss, mean scalars, applied flag, first replica's pictures)."""
     variables = model.trainable_variables
     replicas = strategy.num_replicas_in_sync
 
     def loss_and_grads(batch):
+        if hasattr(task, "prepare"):  # targets that need no gradient (e.g. teachers) off the tape
+            batch = task.prepare(batch)
         with tf.GradientTape() as tape:
             loss, scalars, pictures = task.compute_loss(model, batch)
             scaled = tf.cast(loss, tf.float32) / replicas
@@ -255,8 +301,12 @@ def _make_train_step(strategy, model, optimizer, task, step, jit_compile, mixed_
     compute = tf.function(loss_and_grads, jit_compile=True) if jit_compile else loss_and_grads
 
     def replica_step(batch):
-        loss, scalars, pictures, grads = compute(batch)
         context = tf.distribute.get_replica_context()
+        # A stateless seed for the task's random transforms: distinct per step and replica.
+        batch = dict(batch, seed=tf.stack([
+            tf.cast(step, tf.int64) * replicas + tf.cast(context.replica_id_in_sync_group, tf.int64),
+            tf.constant(seed, tf.int64)]))
+        loss, scalars, pictures, grads = compute(batch)
         if mixed_precision:
             # LossScaleOptimizer skips non-finite gradients itself (and lowers the loss scale);
             # only a non-finite loss counts as a bad step here.

@@ -1,0 +1,1 @@
+"""Distillation: teacher ensembles as annotators, student transformations, the student objective."""

@@ -1,0 +1,111 @@
+"""The student's objective (METHOD.md section 3): census loss on its own confident pixels plus
+distillation from the teachers where the teachers are confident and the student is not."""
+import gin
+import tensorflow as tf
+
+from dflow_tf import losses, ops
+from dflow_tf.training.flows import centre_pair_flows, distilled_pair_index
+
+#: Batch keys of precomputed teacher targets (dflow_tf.distillation.precompute).
+TEACHER_KEYS = ("teacher_flow_fw", "teacher_flow_bw", "teacher_occlusion_fw", "teacher_occlusion_bw")
+
+
+@gin.configurable
+class DistillationTask:
+    """Trains a student on transformed inputs against teacher annotations.
+
+    Per step: teacher targets for the window's reference pair (a, a+1) come from the frozen
+    `teachers` on the clean large crop (online mode) or from the batch (precomputed mode, keys
+    TEACHER_KEYS); `transforms` (StudentTransforms) derive the student's input and transform the
+    targets alike; then
+
+      loss = census(student, mask 1 - O_s, noised correspondences excluded)
+             + distillation_weight * 0.5 * [psi(w_t,fw - w_s,fw) M_fw + psi(w_t,bw - w_s,bw) M_bw],
+      M = clip(O_s - O_t, 0, 1), extended by the noised region where the teacher is confident.
+
+    Args:
+      teachers: a TeacherEnsemble (online mode), or None when the batches carry precomputed
+        targets.
+      transforms: a StudentTransforms (None: the student sees the teacher's input unchanged).
+      distillation_weight: lambda (1 in DDFlow / SelFlow).
+      alpha1, alpha2: constants of the student's forward-backward check.
+      window: frames per training window; None = 5 if the student or a teacher has three
+        frames, else 2.
+    """
+
+    def __init__(self, teachers=None, transforms=None, distillation_weight=1.0, alpha1=0.01, alpha2=0.5,
+                 window=None):
+        self.teachers = teachers
+        self.transforms = transforms
+        self.distillation_weight = distillation_weight
+        self.alpha1 = alpha1
+        self.alpha2 = alpha2
+        self.window = window
+
+    def setup(self, experiment_dir=None):
+        """Loads the teachers (called by train_stage inside the distribution strategy's scope)."""
+        if self.teachers is not None:
+            self.teachers.load(experiment_dir)
+
+    def num_frames(self, model):
+        if self.window:
+            return self.window
+        three = model.num_frames == 3 or (self.teachers is not None and self.teachers.num_frames == 5)
+        return 5 if three else 2
+
+    def targets(self, batch):
+        """Teacher flows and occlusions of the reference pair: from the batch, else the teachers."""
+        if all(key in batch for key in TEACHER_KEYS):
+            return {key: tf.cast(batch[key], tf.float32) for key in TEACHER_KEYS}
+        if self.teachers is None:
+            raise ValueError("DistillationTask has no teachers and the batch carries no precomputed targets "
+                             f"(keys {TEACHER_KEYS}); bind DistillationTask.teachers or use a precomputed dataset")
+        annotated = self.teachers.annotate(tf.cast(batch["frames"], tf.float32))
+        return {"teacher_" + key: value for key, value in annotated.items()}
+
+    def prepare(self, batch):
+        """Teacher targets and the student's transformed input; runs outside the gradient tape."""
+        frames = tf.cast(batch["frames"], tf.float32)
+        targets = self.targets(batch)
+        a = distilled_pair_index(int(frames.shape[1]))
+        zeros = tf.zeros_like(frames[:, 0, :, :, :1])
+        prepared = {"frames": frames, "noise_fw": zeros, "noise_bw": zeros, **targets}
+        if self.transforms is not None:
+            out = self.transforms.apply(
+                frames, {"fw": targets["teacher_flow_fw"], "bw": targets["teacher_flow_bw"]},
+                {"fw": targets["teacher_occlusion_fw"], "bw": targets["teacher_occlusion_bw"]},
+                batch["seed"], pair_index=a)
+            prepared = {
+                "frames": out["frames"],
+                "teacher_flow_fw": out["flows"]["fw"], "teacher_flow_bw": out["flows"]["bw"],
+                "teacher_occlusion_fw": out["teacher_occlusion"]["fw"],
+                "teacher_occlusion_bw": out["teacher_occlusion"]["bw"],
+                "noise_fw": out["noise_mask_fw"], "noise_bw": out["noise_mask_bw"],
+            }
+        return {key: tf.stop_gradient(value) for key, value in prepared.items()}
+
+    def compute_loss(self, model, batch):
+        """Returns (loss, scalars, pictures) for a batch that went through `prepare`."""
+        frames = batch["frames"]
+        a = distilled_pair_index(int(frames.shape[1]))
+        flow_fw, flow_bw = (tf.cast(f, tf.float32) for f in centre_pair_flows(model, frames))
+        occ_fw = ops.forward_backward_occlusion(flow_fw, flow_bw, self.alpha1, self.alpha2)
+        occ_bw = ops.forward_backward_occlusion(flow_bw, flow_fw, self.alpha1, self.alpha2)
+        census = losses.census_loss(frames[:, a], frames[:, a + 1], flow_fw, flow_bw, occ_fw, occ_bw,
+                                    mask_fw=1.0 - batch["noise_fw"], mask_bw=1.0 - batch["noise_bw"])
+        mask_fw = losses.distillation_mask(occ_fw, batch["teacher_occlusion_fw"], extra=batch["noise_fw"])
+        mask_bw = losses.distillation_mask(occ_bw, batch["teacher_occlusion_bw"], extra=batch["noise_bw"])
+        distill = losses.distillation_loss(flow_fw, batch["teacher_flow_fw"], mask_fw,
+                                           flow_bw, batch["teacher_flow_bw"], mask_bw)
+        loss = census + self.distillation_weight * distill
+        scalars = {
+            "loss/census": census,
+            "loss/distillation": distill,
+            "occlusion_ratio/student": tf.reduce_mean(occ_fw),
+            "occlusion_ratio/teacher": tf.reduce_mean(batch["teacher_occlusion_fw"]),
+            "distillation_mask_ratio": tf.reduce_mean(mask_fw),
+        }
+        pictures = {"frame": frames[:, a], "flow_student": flow_fw, "flow_teacher": batch["teacher_flow_fw"],
+                    "occlusion_student": occ_fw, "occlusion_teacher": batch["teacher_occlusion_fw"],
+                    "distillation_mask": mask_fw}
+        return loss, scalars, pictures

@@ -1,0 +1,81 @@
+"""Teachers as annotators: an ensemble of frozen flow models and its confidence."""
+import os
+
+import gin
+import tensorflow as tf
+
+from dflow_tf import ops
+from dflow_tf.training.flows import centre_pair_flows
+
+
+@gin.configurable
+class TeacherEnsemble:
+    """N frozen teachers whose averaged flows and forward-backward check annotate the student.
+
+    Each teacher predicts the forward (a -> a+1) and backward (a+1 -> a) flow of a window's
+    reference pair; the ensemble averages the flows over teachers and computes its occlusion,
+    O_t = forward_backward_occlusion(mean fw, mean bw) (1 = not confident), on the averaged flows.
+
+    Args:
+      checkpoints: stage directories or checkpoint prefixes of trained teachers (each with a
+        model.json beside it, as train_stage writes); relative paths are resolved against
+        `experiment_dir` when they do not exist as given.
+      alpha1, alpha2: constants of the confidence check (METHOD.md section 2).
+
+    The models are loaded by `load` (the training stage calls it inside its distribution scope).
+    """
+
+    def __init__(self, checkpoints=gin.REQUIRED, alpha1=0.01, alpha2=0.5):
+        if not checkpoints:
+            raise ValueError("TeacherEnsemble.checkpoints is empty: give at least one teacher checkpoint")
+        self.checkpoints = list(checkpoints)
+        self.alpha1 = alpha1
+        self.alpha2 = alpha2
+        self.models, self.sources = [], []
+
+    def load(self, experiment_dir=None):
+        """Loads every teacher (frozen); relative names are tried against `experiment_dir` too."""
+        from dflow_tf.training.trainer import load_trained_model
+        if self.models:
+            return self
+        for path in self.checkpoints:
+            if experiment_dir and not os.path.isabs(path) and not os.path.exists(path):
+                path = os.path.join(experiment_dir, path)
+            model, prefix = load_trained_model(path)
+            model.trainable = False
+            self.models.append(model)
+            self.sources.append(prefix)
+            print(f"teacher {len(self.models)}: {type(model).__name__} from {prefix}")
+        return self
+
+    @property
+    def num_frames(self):
+        """Window length the ensemble needs: 5 if any teacher has three frames, else 2."""
+        if not self.models:
+            raise RuntimeError("TeacherEnsemble.load() must run before the teachers are used")
+        return 5 if any(m.num_frames == 3 for m in self.models) else 2
+
+    def annotate(self, frames):
+        """Teacher targets of a window's reference pair.
+
+        Args:
+          frames: float [B, N, H, W, 3] in [0, 1], H and W multiples of 64 (N = self.num_frames
+            or 5).
+
+        Returns:
+          dict: flow_fw, flow_bw [B, H, W, 2] (averaged, frame a -> a+1 and a+1 -> a) and
+          occlusion_fw, occlusion_bw [B, H, W, 1] (1 = not confident), all without gradient.
+        """
+        forward, backward = [], []
+        for model in self.models:
+            fw, bw = centre_pair_flows(model, frames)
+            forward.append(fw)
+            backward.append(bw)
+        flow_fw = tf.stop_gradient(tf.add_n(forward) / len(forward))
+        flow_bw = tf.stop_gradient(tf.add_n(backward) / len(backward))
+        return {
+            "flow_fw": flow_fw,
+            "flow_bw": flow_bw,
+            "occlusion_fw": ops.forward_backward_occlusion(flow_fw, flow_bw, self.alpha1, self.alpha2),
+            "occlusion_bw": ops.forward_backward_occlusion(flow_bw, flow_fw, self.alpha1, self.alpha2),
+        }
