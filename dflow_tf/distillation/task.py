@@ -69,7 +69,7 @@ class DistillationTask:
         targets = self.targets(batch)
         a = distilled_pair_index(int(frames.shape[1]))
         zeros = tf.zeros_like(frames[:, 0, :, :, :1])
-        prepared = {"frames": frames, "noise_fw": zeros, "noise_bw": zeros, **targets}
+        prepared = {"frames": frames, "noise_fw": zeros, "noise_bw": zeros, "inside": 1.0 - zeros, **targets}
         if self.transforms is not None:
             out = self.transforms.apply(
                 frames, {"fw": targets["teacher_flow_fw"], "bw": targets["teacher_flow_bw"]},
@@ -81,6 +81,7 @@ class DistillationTask:
                 "teacher_occlusion_fw": out["teacher_occlusion"]["fw"],
                 "teacher_occlusion_bw": out["teacher_occlusion"]["bw"],
                 "noise_fw": out["noise_mask_fw"], "noise_bw": out["noise_mask_bw"],
+                "inside": out["inside"],
             }
         return {key: tf.stop_gradient(value) for key, value in prepared.items()}
 
@@ -91,8 +92,11 @@ class DistillationTask:
         flow_fw, flow_bw = (tf.cast(f, tf.float32) for f in centre_pair_flows(model, frames))
         occ_fw = ops.forward_backward_occlusion(flow_fw, flow_bw, self.alpha1, self.alpha2)
         occ_bw = ops.forward_backward_occlusion(flow_bw, flow_fw, self.alpha1, self.alpha2)
+        # The student's own loss skips noised correspondences and pixels that the geometric
+        # transform filled from outside the source image (black).
         census = losses.census_loss(frames[:, a], frames[:, a + 1], flow_fw, flow_bw, occ_fw, occ_bw,
-                                    mask_fw=1.0 - batch["noise_fw"], mask_bw=1.0 - batch["noise_bw"])
+                                    mask_fw=(1.0 - batch["noise_fw"]) * batch["inside"],
+                                    mask_bw=(1.0 - batch["noise_bw"]) * batch["inside"])
         mask_fw = losses.distillation_mask(occ_fw, batch["teacher_occlusion_fw"], extra=batch["noise_fw"])
         mask_bw = losses.distillation_mask(occ_bw, batch["teacher_occlusion_bw"], extra=batch["noise_bw"])
         distill = losses.distillation_loss(flow_fw, batch["teacher_flow_fw"], mask_fw,
