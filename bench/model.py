@@ -1,20 +1,21 @@
 """Benchmarks the flow networks: parameters, FLOPs, latency, peak RSS, training step time.
 
-    python bench/model.py            # full run (a few minutes on 2 cores)
-    python bench/model.py --quick    # small sizes, fewer repeats
+    python bench/model.py            # full run (about 15 minutes on 2 shared cores)
+    python bench/model.py --quick    # small sizes
 
 Every configuration runs in its own subprocess, so "peak RSS" is per configuration
-(resource.getrusage ru_maxrss of that process: TensorFlow + model + the run). FLOPs are counted
-analytically from the conv layer shapes (2 * MACs of every Conv2D at its output resolution;
-cost volume, warping, resizing and activations are not counted). Latency is the median of
-`--repeats` timed runs after two warm-up runs (the first one traces / compiles).
+(resource.getrusage ru_maxrss of that process: TensorFlow + model + the run, XLA compiler
+included). FLOPs are counted analytically from the conv layer shapes (2 * MACs of every conv at
+its output resolution; cost volume, warping, resizing and activations are not counted; a
+training step counts 3x the forward convs). Latency is the median of `--repeats` (>= 5) timed
+runs after the first call (tracing / XLA compilation, reported separately) and one warm-up run.
 
 The conv2d ceiling is the GFLOP/s of a 3x3 convolution [1,112,256,128] x [3,3,128,128] (the
 shape of the level-2 estimator's second conv at 448x1024) in a tf.function without XLA. It is
-measured once on its own and again inside every worker right before its timing; "% ceiling"
-divides the model's conv GFLOP/s by the ceiling measured in the same process, which cancels
-much of the noise from other jobs sharing the CPU (XLA rows are compared with the same non-XLA
-ceiling).
+measured on its own first, and inside every worker right after each timed run (best of 3);
+"% ceil" is the median over runs of (model conv GFLOP/s) / (the ceiling measured right after
+that run), which cancels much of the noise from other jobs sharing the CPU. XLA rows are
+compared with the same non-XLA ceiling.
 """
 import argparse
 import json
@@ -51,27 +52,36 @@ def conv_flops(model, height, width, batch, directions):
     return 2.0 * macs * batch
 
 
-def median_seconds(fn, repeats, warmup=2):
-    import numpy as np
+def _timed(fn):
     import tensorflow as tf
-    for _ in range(warmup):
-        tf.nest.map_structure(lambda t: t.numpy(), fn())
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        tf.nest.map_structure(lambda t: t.numpy(), fn())
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
+    start = time.perf_counter()
+    tf.nest.map_structure(lambda t: t.numpy(), fn())
+    return time.perf_counter() - start
 
 
-def measure_ceiling(repeats):
+def ceiling_fn():
+    """(tf.function running the ceiling conv, its FLOPs)."""
     import tensorflow as tf
     x_shape, k_shape = CEILING_SHAPE
     x = tf.random.normal(x_shape)
     k = tf.random.normal(k_shape) * 0.05
-    conv = tf.function(lambda: tf.nn.conv2d(x, k, 1, "SAME"))
     flops = 2.0 * x_shape[0] * x_shape[1] * x_shape[2] * k_shape[0] * k_shape[1] * k_shape[2] * k_shape[3]
-    return flops / median_seconds(conv, repeats) / 1e9
+    return tf.function(lambda: tf.nn.conv2d(x, k, 1, "SAME")), flops
+
+
+def interleaved(step, repeats, ceiling_runs=3):
+    """Times `step` `repeats` times after one warm-up, each run followed by the best of
+    `ceiling_runs` runs of the ceiling conv. Returns (median step s, median ceiling GFLOP/s,
+    step times, ceiling GFLOP/s per run)."""
+    import numpy as np
+    conv, flops = ceiling_fn()
+    _timed(step)
+    _timed(conv)
+    steps, ceilings = [], []
+    for _ in range(repeats):
+        steps.append(_timed(step))
+        ceilings.append(flops / min(_timed(conv) for _ in range(ceiling_runs)) / 1e9)
+    return float(np.median(steps)), float(np.median(ceilings)), steps, ceilings
 
 
 def peak_rss_mib():
@@ -87,7 +97,10 @@ def build(model_name):
 def worker(case, repeats):
     import tensorflow as tf
     if case["kind"] == "ceiling":
-        return {"gflops": measure_ceiling(repeats)}
+        conv, flops = ceiling_fn()
+        _timed(conv)
+        times = sorted(_timed(conv) for _ in range(3 * repeats))
+        return {"gflops": flops / times[len(times) // 2] / 1e9}
 
     from dflow_tf.inference import padded_size, predict_tensor
     model = build(case["model"])
@@ -113,17 +126,16 @@ def worker(case, repeats):
         fn = tf.function(train_step, jit_compile=case["xla"])
         directions = 2
         step = lambda: fn(frames)  # noqa: E731
-    start = time.perf_counter()
-    tf.nest.map_structure(lambda t: t.numpy(), step())
-    first = time.perf_counter() - start
-    ceiling = measure_ceiling(max(3, repeats // 2))
-    seconds = median_seconds(step, repeats, warmup=1)
+    first = _timed(step)  # traces / compiles
+    seconds, ceiling, steps, ceilings = interleaved(step, repeats)
     flops = conv_flops(model, run_h, run_w, batch, directions)
     if case["kind"] == "train":
         flops *= 3.0  # forward + input gradients + weight gradients
+    # Fraction of the ceiling per run (each run against the ceiling measured right after it).
+    fractions = sorted(flops / t / 1e9 / c for t, c in zip(steps, ceilings))
     return {"params": model.count_params(), "gflop": flops / 1e9, "seconds": seconds,
             "first_call_s": first, "ceiling": ceiling, "run_size": [run_h, run_w],
-            "gflops": flops / seconds / 1e9}
+            "gflops": flops / seconds / 1e9, "fraction": fractions[len(fractions) // 2]}
 
 
 # --------------------------------------------------------------------------------- driver
@@ -155,11 +167,11 @@ def cases(quick):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="small sizes and 5 repeats")
-    parser.add_argument("--repeats", type=int, default=None, help="timed runs per config (>= 5)")
+    parser.add_argument("--quick", action="store_true", help="small sizes")
+    parser.add_argument("--repeats", type=int, default=None, help="timed runs per config (>= 5, default 5)")
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    repeats = args.repeats or (5 if args.quick else 7)
+    repeats = max(5, args.repeats or 5)
     if args.worker:
         result = worker(json.loads(args.worker), repeats)
         result["peak_rss_mib"] = peak_rss_mib()
@@ -169,9 +181,11 @@ def main():
     load = os.getloadavg()[0]
     ceiling = run_case({"kind": "ceiling"}, repeats)
     print(f"conv2d ceiling {CEILING_SHAPE[0]}x{CEILING_SHAPE[1]}: {ceiling['gflops']:.1f} GFLOP/s "
-          f"(tf.function, no XLA; median of {repeats}); load average at start {load:.1f} "
+          f"(tf.function, no XLA; median of {3 * repeats}); load average at start {load:.1f} "
           f"on {os.cpu_count()} CPUs")
-    print("FLOPs: analytic conv FLOPs (2*MACs) at the run size; train = 3x forward convs.")
+    print("FLOPs: analytic conv FLOPs (2*MACs) at the run size; train = 3x forward convs. "
+          "'ceiling' = median of the ceiling re-measured after each timed run in the same "
+          "process; '% ceil' = median over runs of model GFLOP/s / that ceiling.")
     print("Forward = predict_tensor (resize to a multiple of 64 when needed + network + resize "
           "back); three-frame forward computes both directions. Train = bidirectional forward + "
           "gradients of a dummy loss (no optimizer update).\n")
@@ -187,7 +201,7 @@ def main():
         print(f"| {case['model']:<11} | {r['params']:>9,} | {case['kind']:<7} | {size:<22} | "
               f"{case['batch']:>1} | {'yes' if case['xla'] else 'no':<3} | {r['gflop']:>6.1f} | "
               f"{r['seconds']:>8.3f} | {r['first_call_s']:>10.1f} | {r['gflops']:>7.1f} | "
-              f"{r['ceiling']:>7.1f} | {100 * r['gflops'] / r['ceiling']:>5.1f}% | "
+              f"{r['ceiling']:>7.1f} | {100 * r['fraction']:>5.1f}% | "
               f"{r['peak_rss_mib']:>12.0f} |", flush=True)
     print(f"\nload average at end {os.getloadavg()[0]:.1f} (other jobs share the CPU: expect noise)")
 

@@ -1,0 +1,146 @@
+"""Imports the released DDFlow / SelFlow TensorFlow 1 checkpoints into the Keras flow models.
+
+    python -m dflow_tf.import_tf1 --checkpoint PATH/model --arch ddflow|selflow --out DIR
+
+reads the TF1 checkpoint (prefix PATH/model: model.index + model.data-*), maps
+
+    feature_extractor/conv{l}_{1,2}/{weights,biases}
+    estimator_level_{6..2}/conv{1..6}/{weights,biases}
+    context_network/dilated_conv{1..7}/{weights,biases}
+
+onto TwoFramePWC (ddflow) or ThreeFramePWC (selflow) kernels (both HWIO) and biases, and writes
+
+    DIR/ckpt.index, DIR/ckpt.data-*   a tf.train.Checkpoint(model=...) of the Keras model
+    DIR/model.json                    {"arch", "class", "config", "source"}
+
+Every checkpoint variable must map and every model variable must be filled, with equal shapes;
+otherwise CheckpointMismatchError names the offending variables. The TF1 global step (`Variable`) is the
+only variable ignored. `load_imported(DIR)` rebuilds the model from DIR.
+See docs/models.md for what parity with the TF1 graph to expect.
+"""
+import argparse
+import json
+import os
+import sys
+
+import numpy as np
+import tensorflow as tf
+
+from dflow_tf.models import ThreeFramePWC, TwoFramePWC
+
+ARCHS = {"ddflow": TwoFramePWC, "selflow": ThreeFramePWC}
+IGNORED = frozenset({"Variable"})  # TF1 global step
+CHECKPOINT_NAME = "ckpt"
+CONFIG_NAME = "model.json"
+
+
+class CheckpointMismatchError(ValueError):
+    """The TF1 checkpoint does not match the model (names / shapes listed in the message)."""
+
+
+def build_model(arch, normalize_input=False):
+    """A fresh model of `arch` ("ddflow" or "selflow") with the TF1 defaults."""
+    if arch not in ARCHS:
+        raise ValueError(f"unknown arch {arch!r}, expected one of {sorted(ARCHS)}")
+    return ARCHS[arch](normalize_input=normalize_input)
+
+
+def tf1_variable_map(model):
+    """{TF1 variable name: Keras variable} for every weight of `model`.
+
+    The Keras sublayers carry the TF1 scope names (feature_extractor, estimator_level_{l},
+    context_network) and the convs the TF1 layer names, so the map is read off the structure.
+    """
+    mapping = {}
+    blocks = [model.feature_pyramid, *model.estimators, model.context_network]
+    for block in blocks:
+        for conv in block.convs:
+            for suffix, variable in (("weights", conv.kernel), ("biases", conv.bias)):
+                name = f"{block.name}/{conv.name}/{suffix}"
+                if name in mapping:
+                    raise RuntimeError(f"duplicate TF1 name {name}")
+                mapping[name] = variable
+    if len(mapping) != len(model.weights):
+        raise RuntimeError(f"{len(model.weights)} model weights but {len(mapping)} mapped")
+    return mapping
+
+
+def read_tf1_checkpoint(path):
+    """{name: numpy array} of a TF1 checkpoint prefix, without the ignored variables."""
+    reader = tf.train.load_checkpoint(path)
+    names = sorted(reader.get_variable_to_shape_map())
+    return {name: reader.get_tensor(name) for name in names if name not in IGNORED}
+
+
+def assign_tf1_weights(model, weights):
+    """Assigns {TF1 name: array} to `model`; raises CheckpointMismatchError naming every mismatch."""
+    mapping = tf1_variable_map(model)
+    unmapped = sorted(set(weights) - set(mapping))
+    missing = sorted(set(mapping) - set(weights))
+    mismatched = [f"{name}: checkpoint {tuple(weights[name].shape)} vs model {tuple(mapping[name].shape)}"
+                  for name in sorted(set(weights) & set(mapping))
+                  if tuple(weights[name].shape) != tuple(mapping[name].shape)]
+    problems = []
+    if unmapped:
+        problems.append("checkpoint variables with no model counterpart: " + ", ".join(unmapped))
+    if missing:
+        problems.append("model variables missing from the checkpoint: " + ", ".join(missing))
+    if mismatched:
+        problems.append("shape mismatches: " + "; ".join(mismatched))
+    if problems:
+        raise CheckpointMismatchError(f"{type(model).__name__} does not match the checkpoint:\n  "
+                           + "\n  ".join(problems))
+    for name, variable in mapping.items():
+        variable.assign(np.asarray(weights[name], dtype=variable.dtype))
+    return model
+
+
+def import_checkpoint(path, arch, normalize_input=False):
+    """Builds the `arch` model and loads the TF1 checkpoint at prefix `path` into it."""
+    return assign_tf1_weights(build_model(arch, normalize_input), read_tf1_checkpoint(path))
+
+
+def save_imported(model, arch, out_dir, source=""):
+    """Writes DIR/ckpt* (tf.train.Checkpoint(model=model)) and DIR/model.json."""
+    os.makedirs(out_dir, exist_ok=True)
+    prefix = tf.train.Checkpoint(model=model).write(os.path.join(out_dir, CHECKPOINT_NAME))
+    meta = {"arch": arch, "class": type(model).__name__, "config": model.get_config(),
+            "source": str(source)}
+    with open(os.path.join(out_dir, CONFIG_NAME), "w", encoding="utf-8") as f:
+        json.dump(meta, f, indent=2)
+    return prefix
+
+
+def load_imported(out_dir):
+    """Rebuilds the model written by save_imported / the command line from `out_dir`."""
+    with open(os.path.join(out_dir, CONFIG_NAME), encoding="utf-8") as f:
+        meta = json.load(f)
+    classes = {cls.__name__: cls for cls in ARCHS.values()}
+    model = classes[meta["class"]].from_config(meta["config"])
+    status = tf.train.Checkpoint(model=model).read(os.path.join(out_dir, CHECKPOINT_NAME))
+    status.assert_existing_objects_matched().expect_partial()
+    return model
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m dflow_tf.import_tf1", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--checkpoint", required=True, help="TF1 checkpoint prefix, e.g. models/KITTI/census_occlusion")
+    parser.add_argument("--arch", required=True, choices=sorted(ARCHS))
+    parser.add_argument("--out", required=True, help="output directory")
+    parser.add_argument("--normalize_input", action="store_true",
+                        help="the model normalises each input image per channel (SelFlow's Sintel "
+                             "fine-tuned release); recorded in the config")
+    args = parser.parse_args(argv)
+    try:
+        model = import_checkpoint(args.checkpoint, args.arch, args.normalize_input)
+    except CheckpointMismatchError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    prefix = save_imported(model, args.arch, args.out, source=args.checkpoint)
+    print(f"imported {len(model.weights)} variables ({model.count_params():,} parameters) "
+          f"from {args.checkpoint} -> {prefix}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
