@@ -27,7 +27,7 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
     packages=find_packages(include=["dflow_tf", "dflow_tf.*", "tfds_builders", "tfds_builders.*"]),
-    package_data={"tfds_builders": ["*/dummy_data/**/*", "*/*.txt", "*/*.tsv"], "dflow_tf": ["py.typed"]},
+    package_data={"tfds_builders": ["*/dummy_data/**/*", "*/*.txt", "*/*.tsv"], "dflow_tf": ["py.typed", "data/splits/*.txt"]},
     include_package_data=True,
     install_requires=RUNTIME,
     extras_require=EXTRAS,
@@ -35,6 +35,7 @@ setup(
         "dflow-train=dflow_tf.train:run",
         "dflow-evaluate=dflow_tf.evaluate:run",
         "dflow-predict=dflow_tf.predict:run",
+        "dflow-submission=dflow_tf.submission:run",
         "dflow-export=dflow_tf.export.cli:run",
     ]},
 )

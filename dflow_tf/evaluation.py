@@ -4,23 +4,9 @@ import time
 import numpy as np
 import tensorflow as tf
 
+from dflow_tf.data.frame_windows import model_window
 from dflow_tf.inference import predict_tensor
 from dflow_tf.metrics import FlowMetrics
-
-
-def _window(frames, model):
-    """The model's input window, centred on the reference pair of a stored window of N frames.
-
-    frames [B, N, H, W, 3] whose reference pair is (r, r + 1), r = (N - 1) // 2.
-    """
-    n = int(frames.shape[1])
-    r = (n - 1) // 2
-    if model.num_frames == 2:
-        return frames[:, r:r + 2]
-    if r < 1:
-        raise ValueError(f"a three-frame model needs a window with a frame before the reference pair; "
-                         f"got windows of {n} frames")
-    return frames[:, r - 1:r + 2]
 
 
 def evaluate_model(model, dataset, max_batches=None, progress=None):
@@ -33,7 +19,8 @@ def evaluate_model(model, dataset, max_batches=None, progress=None):
       max_batches: stop after this many batches (None = all).
       progress: optional callable(done_batches, seconds_elapsed) called after every batch.
     """
-    predict = tf.function(lambda frames: predict_tensor(model, frames), reduce_retracing=True)
+    # One graph per frame size: predict_tensor needs static sizes (KITTI has several).
+    predict = tf.function(lambda frames: predict_tensor(model, frames))
     metrics = FlowMetrics()
     start = time.perf_counter()
     for n, batch in enumerate(dataset):
@@ -42,7 +29,7 @@ def evaluate_model(model, dataset, max_batches=None, progress=None):
         frames = tf.convert_to_tensor(batch["frames"])
         if frames.dtype == tf.uint8:
             frames = tf.cast(frames, tf.float32) / 255.0
-        flow = predict(_window(frames, model)).numpy()
+        flow = predict(model_window(frames, model.num_frames)).numpy()
         has_flow = np.asarray(batch["has_flow"]).astype(bool)
         if not has_flow.any():
             continue

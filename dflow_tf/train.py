@@ -24,7 +24,9 @@ def _register_configurables():
     import gin
 
     from dflow_tf import models
-    from dflow_tf.training import unsupervised  # noqa: F401  (registers UnsupervisedTask)
+    from dflow_tf.distillation import task, teachers, transforms  # noqa: F401  (register the student's parts)
+    from dflow_tf.data import sources  # noqa: F401  (registers CombinedSource)
+    from dflow_tf.training import supervised, unsupervised  # noqa: F401  (registers the tasks)
     gin.external_configurable(models.TwoFramePWC, module="dflow_tf.models")
     gin.external_configurable(models.ThreeFramePWC, module="dflow_tf.models")
 
