@@ -35,17 +35,17 @@ class TeacherEnsemble:
 
     def load(self, experiment_dir=None):
         """Loads every teacher (frozen); relative names are tried against `experiment_dir` too."""
-        from dflow_tf.training.trainer import load_trained_model
+        from dflow_tf.loading import load_model
         if self.models:
             return self
         for path in self.checkpoints:
             if experiment_dir and not os.path.isabs(path) and not os.path.exists(path):
                 path = os.path.join(experiment_dir, path)
-            model, prefix = load_trained_model(path)
+            model, description = load_model(path)
             model.trainable = False
             self.models.append(model)
-            self.sources.append(prefix)
-            print(f"teacher {len(self.models)}: {type(model).__name__} from {prefix}")
+            self.sources.append(description)
+            print(f"teacher {len(self.models)}: {description}")
         return self
 
     @property

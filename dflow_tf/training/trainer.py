@@ -66,34 +66,11 @@ MODEL_CONFIG_FILE = "model.json"
 
 
 def save_model_config(model, directory):
-    """Writes the model's class and constructor config to directory/model.json."""
+    """Writes the model's class and constructor config to directory/model.json (read back by
+    dflow_tf.loading.load_model)."""
     os.makedirs(directory, exist_ok=True)
     with open(os.path.join(directory, MODEL_CONFIG_FILE), "w") as f:
         json.dump({"class": type(model).__name__, "config": model.get_config()}, f, indent=1)
-
-
-def load_trained_model(path):
-    """Rebuilds a model from the model.json of a stage directory (or a checkpoint's folder or its
-    parent) and restores its latest weights. Returns (model, checkpoint prefix)."""
-    from dflow_tf import models
-    prefix = latest_checkpoint(path)
-    if prefix is None:
-        raise FileNotFoundError(f"no checkpoint found at {path!r}")
-    candidates = [path, os.path.dirname(prefix), os.path.dirname(os.path.dirname(prefix))]
-    config_path = next((os.path.join(c, MODEL_CONFIG_FILE) for c in candidates
-                        if os.path.isfile(os.path.join(c, MODEL_CONFIG_FILE))), None)
-    if config_path is None:
-        raise FileNotFoundError(f"no {MODEL_CONFIG_FILE} next to the checkpoint {prefix!r} "
-                                f"(looked in {', '.join(candidates)})")
-    with open(config_path) as f:
-        spec = json.load(f)
-    classes = {"TwoFramePWC": models.TwoFramePWC, "ThreeFramePWC": models.ThreeFramePWC}
-    if spec.get("class") not in classes:
-        raise ValueError(f"{config_path}: unknown model class {spec.get('class')!r}")
-    model = classes[spec["class"]].from_config(spec["config"])
-    build_model(model)
-    restore_weights(model, prefix)
-    return model, prefix
 
 
 def build_model(model):
