@@ -14,6 +14,8 @@ import math
 import os
 import sys
 
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads: a readable console
+
 import numpy as np
 
 from dflow_tf import io as flow_io

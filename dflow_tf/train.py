@@ -11,6 +11,8 @@ import json
 import os
 import sys
 
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads: a readable console
+
 from absl import app, flags
 
 FLAGS = flags.FLAGS
@@ -68,6 +70,8 @@ def configurable_run_experiment():
 def main(argv):
     del argv
     import gin
+    from absl import logging
+    logging.set_verbosity(logging.ERROR)  # tfds' info and deprecation chatter
     _register_configurables()
     run_experiment = configurable_run_experiment()
     missing = [path for path in FLAGS.gin_file if not os.path.isfile(path)]
@@ -86,6 +90,10 @@ def main(argv):
         sys.exit(f"error: {error}")
     except FileNotFoundError as error:
         sys.exit(f"error: {error}")
+    except AssertionError as error:  # tfds' way of saying that the manual download is missing
+        if "Manual directory" not in str(error):
+            raise
+        sys.exit(f"error: a dataset needs a manual download: {error}")
 
 
 def run():

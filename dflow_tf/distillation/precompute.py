@@ -18,6 +18,8 @@ import os
 import sys
 import time
 
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads: a readable console
+
 import tensorflow as tf
 
 from dflow_tf.data import schema
