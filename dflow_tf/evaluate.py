@@ -254,10 +254,8 @@ def build_parser():
     source.add_argument("--dataset", help="tfds_builders NAME/CONFIG, e.g. kitti_flow/2015, sintel/final")
     source.add_argument("--pairs", help="folder of pair folders with ground truth (docs/evaluation.md)")
     parser.add_argument("--split", default="train", help="split of --dataset (default train)")
-    parser.add_argument("--arch", choices=["two_frame", "three_frame"],
-                        help="model class when no model.json / config.gin is found next to the checkpoint")
-    parser.add_argument("--model_param", action="append", default=[], metavar="NAME=VALUE",
-                        help="model option, e.g. normalize_input=True (repeatable)")
+    from dflow_tf.loading import add_model_arguments
+    add_model_arguments(parser)
     parser.add_argument("--out", help="write metrics and per-image values to this JSON file")
     parser.add_argument("--error_images", metavar="DIR", help="write error / flow / gt pictures here")
     parser.add_argument("--max_examples", type=int, help="evaluate only the first N examples")
@@ -269,9 +267,9 @@ def build_parser():
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    from dflow_tf.loading import load_model, make_predictor, parse_model_params
+    from dflow_tf.loading import load_model_from_args, make_predictor
     try:
-        model, description = load_model(args.checkpoint, args.arch, parse_model_params(args.model_param))
+        model, description = load_model_from_args(args)
         if args.pairs:
             total, samples = pair_samples(args.pairs, model.num_frames)
             data = os.path.abspath(args.pairs)

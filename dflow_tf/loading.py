@@ -211,6 +211,19 @@ def load_model(checkpoint, arch=None, model_params=None):
     return model, f"{cls.__name__} from {prefix} (architecture: {where}{'; ' + described if described else ''})"
 
 
+def add_model_arguments(parser):
+    """Adds --arch and --model_param, the architecture options shared by the command lines."""
+    parser.add_argument("--arch", choices=sorted(ARCHS),
+                        help="model class when no model.json / config.gin is found next to the checkpoint")
+    parser.add_argument("--model_param", action="append", default=[], metavar="NAME=VALUE",
+                        help="model option, e.g. normalize_input=True (repeatable)")
+
+
+def load_model_from_args(args):
+    """load_model(args.checkpoint, args.arch, args.model_param) for the command lines."""
+    return load_model(args.checkpoint, args.arch, parse_model_params(args.model_param))
+
+
 def make_predictor(model):
     """fn(frames) -> flow: frames [F, H, W, 3] (F = model.num_frames, any H, W; uint8 0..255 or
     float 0..1) -> numpy float32 [H, W, 2], the flow of the model's pair (as

@@ -124,10 +124,8 @@ def build_parser():
                         help="flo (float32) or kitti_png (16-bit, 1/64 px, |flow| < 512)")
     parser.add_argument("--color", action="store_true", help="also write colour pictures <name>_color.png")
     parser.add_argument("--max_flow", type=float, help="flow speed of full colour saturation (default: per picture)")
-    parser.add_argument("--arch", choices=["two_frame", "three_frame"],
-                        help="model class when no model.json / config.gin is found next to the checkpoint")
-    parser.add_argument("--model_param", action="append", default=[], metavar="NAME=VALUE",
-                        help="model option, e.g. normalize_input=True (repeatable)")
+    from dflow_tf.loading import add_model_arguments
+    add_model_arguments(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress line")
     return parser
 
@@ -135,10 +133,10 @@ def build_parser():
 def main(argv=None):
     args = build_parser().parse_args(argv)
     from dflow_tf.console import CountProgress
-    from dflow_tf.loading import load_model, make_predictor, parse_model_params
+    from dflow_tf.loading import load_model_from_args, make_predictor
     try:
         count, frames = open_sequence(args.input)
-        model, description = load_model(args.checkpoint, args.arch, parse_model_params(args.model_param))
+        model, description = load_model_from_args(args)
         os.makedirs(args.out, exist_ok=True)
         print(f"model: {description}", flush=True)
         bar = CountProgress("predict", count - 1 if count else None, unit="flows", quiet=args.quiet)

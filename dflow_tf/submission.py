@@ -155,19 +155,17 @@ def build_parser():
     parser.add_argument("--manual_dir", help="manual download directory (default <data_dir>/downloads/manual)")
     parser.add_argument("--data_dir", help="tfds data directory")
     parser.add_argument("--no_zip", action="store_true", help="KITTI: write the folder only")
-    parser.add_argument("--arch", choices=["two_frame", "three_frame"],
-                        help="model class when no model.json / config.gin is found next to the checkpoint")
-    parser.add_argument("--model_param", action="append", default=[], metavar="NAME=VALUE",
-                        help="model option, e.g. normalize_input=True (repeatable)")
+    from dflow_tf.loading import add_model_arguments
+    add_model_arguments(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress line")
     return parser
 
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    from dflow_tf.loading import load_model, make_predictor, parse_model_params
+    from dflow_tf.loading import load_model_from_args, make_predictor
     try:
-        model, description = load_model(args.checkpoint, args.arch, parse_model_params(args.model_param))
+        model, description = load_model_from_args(args)
         print(f"model: {description}", flush=True)
         result = write_submission(make_predictor(model), model.num_frames, args.benchmark, args.out,
                                   args.data_dir, args.manual_dir, not args.no_zip, not args.quiet)

@@ -1,14 +1,14 @@
 """Dilated context network that refines the finest estimated flow."""
 import keras
 
-from dflow_tf.models.layers import Conv
+from dflow_tf.models.layers import Conv, ConvStack
 
 DEFAULT_FILTERS = (128, 128, 128, 96, 64, 32)
 DEFAULT_DILATIONS = (1, 2, 4, 8, 16, 1)
 
 
 @keras.saving.register_keras_serializable(package="dflow_tf")
-class ContextNetwork(keras.layers.Layer):
+class ContextNetwork(ConvStack):
     """3x3 convs dilated_conv1..6 (LeakyReLU, dilated) and dilated_conv7 (2 channels, linear).
 
     Args:
@@ -35,17 +35,6 @@ class ContextNetwork(keras.layers.Layer):
             setattr(self, name, Conv(f, dilation_rate=d, negative_slope=self.negative_slope,
                                      name=name))
         setattr(self, self._conv_names[-1], Conv(2, negative_slope=None, name=self._conv_names[-1]))
-
-    @property
-    def convs(self):
-        """All convs in order (dilated_conv1 .. dilated_conv7)."""
-        return [getattr(self, name) for name in self._conv_names]
-
-    def build(self, input_shape):
-        c_in = input_shape[-1]
-        for conv in self.convs:
-            conv.build((None, None, None, c_in))
-            c_in = conv.filters
 
     def call(self, x):
         for conv in self.convs:

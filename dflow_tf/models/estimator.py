@@ -1,13 +1,13 @@
 """Per-level flow estimator (plain CNN, no dense connections) of DDFlow / SelFlow."""
 import keras
 
-from dflow_tf.models.layers import Conv
+from dflow_tf.models.layers import Conv, ConvStack
 
 DEFAULT_FILTERS = (128, 128, 96, 64, 32)
 
 
 @keras.saving.register_keras_serializable(package="dflow_tf")
-class FlowEstimator(keras.layers.Layer):
+class FlowEstimator(ConvStack):
     """3x3 convs conv1..conv5 (LeakyReLU) and conv6 (2 channels, linear).
 
     Args:
@@ -28,17 +28,6 @@ class FlowEstimator(keras.layers.Layer):
         for name, f in zip(self._conv_names, self.filters):
             setattr(self, name, Conv(f, negative_slope=self.negative_slope, name=name))
         setattr(self, self._conv_names[-1], Conv(2, negative_slope=None, name=self._conv_names[-1]))
-
-    @property
-    def convs(self):
-        """All convs in order (conv1 .. conv6)."""
-        return [getattr(self, name) for name in self._conv_names]
-
-    def build(self, input_shape):
-        c_in = input_shape[-1]
-        for conv in self.convs:
-            conv.build((None, None, None, c_in))
-            c_in = conv.filters
 
     def call(self, x):
         *hidden, flow_conv = self.convs

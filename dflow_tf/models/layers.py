@@ -44,3 +44,22 @@ class Conv(keras.layers.Conv2D):
         config.pop("activation", None)
         config["negative_slope"] = self.negative_slope
         return config
+
+
+class ConvStack(keras.layers.Layer):
+    """Base of the layers made of a chain of `Conv`s held as named attributes.
+
+    Subclasses create each conv as an attribute (so tf.train.Checkpoint and the TF1 importer see
+    one name per conv) and list the names, in order, in `self._conv_names`.
+    """
+
+    @property
+    def convs(self):
+        """All convs in order."""
+        return [getattr(self, name) for name in self._conv_names]
+
+    def build(self, input_shape):
+        c_in = input_shape[-1]
+        for conv in self.convs:
+            conv.build((None, None, None, c_in))
+            c_in = conv.filters

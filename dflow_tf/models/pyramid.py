@@ -1,13 +1,13 @@
 """Feature pyramid shared by all frames (PWC-Net style, as in DDFlow / SelFlow)."""
 import keras
 
-from dflow_tf.models.layers import Conv
+from dflow_tf.models.layers import Conv, ConvStack
 
 DEFAULT_CHANNELS = (16, 32, 64, 96, 128, 192)
 
 
 @keras.saving.register_keras_serializable(package="dflow_tf")
-class FeaturePyramid(keras.layers.Layer):
+class FeaturePyramid(ConvStack):
     """len(channels) levels; level l: two 3x3 convs named conv{l}_1 (stride 2) and conv{l}_2.
 
     Args:
@@ -32,17 +32,6 @@ class FeaturePyramid(keras.layers.Layer):
                 setattr(self, name, Conv(c, strides=2 if k == 1 else 1,
                                          negative_slope=self.negative_slope, name=name))
                 self._conv_names.append(name)
-
-    @property
-    def convs(self):
-        """All convs in order conv1_1, conv1_2, conv2_1, ... (stride 2, stride 1 per level)."""
-        return [getattr(self, name) for name in self._conv_names]
-
-    def build(self, input_shape):
-        c_in = input_shape[-1]
-        for conv in self.convs:
-            conv.build((None, None, None, c_in))
-            c_in = conv.filters
 
     def call(self, images):
         features = []
