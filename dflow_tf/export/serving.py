@@ -1,0 +1,139 @@
+"""The deployable flow graph: uint8 frames of any size in, flow in input pixels out.
+
+Every export format wraps `flow_from_frames` (or its `tf.function`s from `serving_function`):
+
+    frame1, frame2 (, frame3): uint8 [B, H, W, 3] RGB, all of the same shape
+    -> flow: float32 [B, H, W, 2] in pixels of the input resolution (u = x, v = y);
+       two-frame models: frame1 -> frame2; three-frame models (previous, centre, next):
+       centre -> next (frame2 -> frame3).
+
+This is `dflow_tf.inference.predict_flow` moved into the graph: frames / 255, a bilinear resize
+up to the next multiple of `model.size_multiple` (64), the network, and the flow resized back with
+u scaled by W / W' and v by H / H'. With static H, W it is exactly
+`dflow_tf.inference.predict_tensor`; with dynamic H, W the padded size is computed in the graph and
+the resize always runs (at a multiple of 64 it is the identity: half-pixel bilinear resampling to the
+same size reads every pixel exactly).
+"""
+import tensorflow as tf
+
+from dflow_tf import ops as flow_ops
+from dflow_tf.inference import predict_tensor
+
+FRAME_NAMES = ("frame1", "frame2", "frame3")
+OUTPUT_NAME = "flow"
+
+
+def input_names(model):
+    """("frame1", "frame2") for a two-frame model, ("frame1", "frame2", "frame3") for three."""
+    return FRAME_NAMES[:model.num_frames]
+
+
+def predict_tensor_dynamic(model, frames):
+    """`dflow_tf.inference.predict_tensor` for dynamic H, W (any static-ness of the shape).
+
+    Args:
+      model: TwoFramePWC / ThreeFramePWC.
+      frames: float32 [B, F, H, W, 3] in [0, 1].
+
+    Returns:
+      float32 [B, H, W, 2], the flow in pixels of the input resolution.
+    """
+    if frames.shape[2:4].is_fully_defined():
+        return predict_tensor(model, frames)
+    multiple = getattr(model, "size_multiple", 64)
+    shape = tf.shape(frames)
+    batch, height, width = shape[0], shape[2], shape[3]
+    run_h = (height + multiple - 1) // multiple * multiple
+    run_w = (width + multiple - 1) // multiple * multiple
+    images = tf.reshape(frames, tf.stack([-1, height, width, 3]))
+    images = tf.image.resize(images, tf.stack([run_h, run_w]), method="bilinear")
+    frames = tf.reshape(images, tf.stack([batch, model.num_frames, run_h, run_w, 3]))
+    outputs = model(frames)
+    flow = outputs["forward"]["flow"] if "forward" in outputs else outputs["flow"]
+    return flow_ops.resize_flow(flow, tf.stack([height, width]))
+
+
+def check_frames(frames, names):
+    """In-graph checks of the serving inputs (they reach TF Serving's REST / gRPC clients).
+
+    Args:
+      frames: list of uint8 tensors, each meant to be [B, H, W, 3] (any rank accepted here).
+      names: their input names (for the messages).
+
+    Returns:
+      the frames with static shape [None, None, None, 3], after assertions that every frame has
+      rank 4, 3 channels and H, W >= 1, and that all frames have the same shape. Every check is
+      well defined for any rank (a wrong-rank frame fails with its own message, not with an
+      out-of-range index somewhere else).
+    """
+    prefix = "dflow_tf flow model:"
+    checks, dims = [], []
+    for frame, name in zip(frames, names):
+        shape = tf.shape(frame)
+        rank = tf.size(shape)
+        padded = tf.concat([shape, tf.zeros([4], tf.int32)], axis=0)[:4]  # any rank -> 4 numbers
+        dims.append(tf.concat([[rank], padded], axis=0))
+        checks += [
+            tf.debugging.Assert(tf.equal(rank, 4), [
+                f"{prefix} {name} must be a batch of RGB images [B, H, W, 3] (rank 4); got shape",
+                shape], name=f"check_{name}_rank", summarize=5),
+            tf.debugging.Assert(tf.equal(tf.concat([[0], shape], axis=0)[-1], 3), [
+                f"{prefix} {name} must have 3 (RGB) channels, [B, H, W, 3]; got shape", shape],
+                name=f"check_{name}_channels", summarize=5),
+            tf.debugging.Assert(tf.reduce_all(padded[1:3] > 0), [
+                f"{prefix} {name} is empty (H or W is 0); got shape", shape],
+                name=f"check_{name}_size", summarize=5),
+        ]
+    for (frame, name), frame_dims in zip(zip(frames[1:], names[1:]), dims[1:]):
+        checks.append(tf.debugging.Assert(tf.reduce_all(tf.equal(frame_dims, dims[0])), [
+            f"{prefix} all frames must have the same shape [B, H, W, 3]; got {names[0]}",
+            tf.shape(frames[0]), name, tf.shape(frame)], name=f"check_{name}_same_shape", summarize=5))
+    with tf.control_dependencies(checks):
+        return [tf.ensure_shape(tf.identity(frame), [None, None, None, 3]) for frame in frames]
+
+
+def flow_from_frames(model, frames, names=None, check=True):
+    """uint8 frames -> flow at input resolution, as a graph (see the module docstring).
+
+    Args:
+      model: TwoFramePWC / ThreeFramePWC.
+      frames: list of model.num_frames uint8 tensors [B, H, W, 3] (static or dynamic H, W).
+      names: input names for the error messages (default frame1, frame2, ...).
+      check: add the in-graph input assertions of `check_frames` (for formats that keep them).
+
+    Returns:
+      float32 [B, H, W, 2].
+    """
+    names = names or input_names(model)
+    if check:
+        frames = check_frames(frames, names)
+    stacked = tf.stack([tf.cast(f, tf.float32) / 255.0 for f in frames], axis=1)
+    return predict_tensor_dynamic(model, stacked)
+
+
+def serving_function(model, height=None, width=None, batch=None, check=True, rank_known=False):
+    """A tf.function {frame1, frame2[, frame3]: uint8} -> {"flow": float32 [B, H, W, 2]}.
+
+    Args:
+      model: TwoFramePWC / ThreeFramePWC.
+      height, width, batch: fixed input sizes (None = dynamic).
+      check: in-graph input assertions (`check_frames`).
+      rank_known: declare the inputs as rank 4 (shape [batch, height, width, 3]). Without it and
+        with all sizes dynamic the inputs are declared of unknown shape, so that a wrong rank or
+        channel count reaches the in-graph assertions (with their messages) instead of whatever a
+        serving runtime does with a feed that contradicts the declared shape.
+
+    Returns:
+      the tf.function; call `.get_concrete_function()` for the signature.
+    """
+    names = input_names(model)
+    dynamic = height is None and width is None and batch is None
+    shape = None if dynamic and not rank_known else [batch, height, width, 3]
+    signature = [tf.TensorSpec(shape, tf.uint8, name=name) for name in names]
+
+    @tf.function(input_signature=signature)
+    def serve(*frames):
+        flow = flow_from_frames(model, list(frames), names, check=check)
+        return {OUTPUT_NAME: tf.identity(flow, name=OUTPUT_NAME)}
+
+    return serve
