@@ -35,8 +35,8 @@ def plot_curves(out, stage_dirs, baselines=()):
         ax.axvline(offset, color="lightgrey", linewidth=0.8)
     for label, metrics in baselines:
         ax.axhline(metrics["epe_all/pixel_pooled"], linestyle="--", color="grey", linewidth=1)
-        ax.annotate(f"{label}: {metrics['epe_all/pixel_pooled']:.2f}", (0, metrics["epe_all/pixel_pooled"]),
-                    textcoords="offset points", xytext=(4, 4), fontsize=8, color="grey")
+        ax.text(0.01, metrics["epe_all/pixel_pooled"], f" {label}: EPE all {metrics['epe_all/pixel_pooled']:.2f}",
+                transform=ax.get_yaxis_transform(), va="bottom", fontsize=8, color="grey")
     ax.set_xlabel("training step")
     ax.set_ylabel("EPE (px), pixel-pooled")
     ax.legend(fontsize=7, ncol=2)
