@@ -195,3 +195,12 @@ def test_ops_in_saved_model_convert_to_tflite_with_builtin_ops_only(tmp_path):
     want = module(f1, f2, flow)
     for key in ("cost", "flow_up"):
         np.testing.assert_allclose(got[key], want[key].numpy(), atol=1e-4)
+
+
+def test_ops_keep_float16_inputs_in_float16():
+    # Mixed-precision models call the ops on float16 tensors.
+    flow = tf.constant(RNG.normal(size=(1, H, W, 2)), tf.float16)
+    features = tf.constant(RNG.normal(size=(1, H, W, 4)), tf.float16)
+    assert ops.resize_flow(flow, (14, 26)).dtype == tf.float16
+    assert ops.backward_warp(features, flow)[0].dtype == tf.float16
+    assert ops.cost_volume(features, features, 2).dtype == tf.float16

@@ -208,3 +208,13 @@ def test_two_workers_on_localhost_end_with_identical_weights(tmp_path):
     initial = TwoFramePWC(num_levels=4)
     initial(tf.zeros([1, 2, 32, 48, 3]))
     assert any(not np.array_equal(w.numpy(), first[k]) for w, k in zip(initial.trainable_variables, first.files))
+
+
+def test_mixed_precision_stage_trains(tmp_path):
+    import keras
+    try:
+        _, results = trainer.train_stage(str(tmp_path / "stage"), **_stage_kwargs(
+            tmp_path, num_steps=2, mixed_precision=True, deterministic=False, image_every=0))
+        assert np.isfinite(results["epe_all/pixel_pooled"])
+    finally:
+        keras.mixed_precision.set_global_policy("float32")

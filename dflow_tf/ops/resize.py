@@ -38,7 +38,7 @@ def resize_flow(flow, size):
     check_rank("flow", flow, 4)
     check_channels("flow", flow, 2)
     size = _target_size(size)
-    resized = tf.image.resize(flow, size, method="bilinear")
+    resized = tf.cast(tf.image.resize(flow, size, method="bilinear"), flow.dtype)  # resize returns float32
     return resized * _axis_scales(flow, size)
 
 
