@@ -248,8 +248,6 @@ def _nan_to_none(value):
 
 def build_parser():
     parser = argparse.ArgumentParser(prog="python -m dflow_tf.evaluate", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--checkpoint", required=True,
-                        help="stage folder, checkpoint prefix or import_tf1 folder; 'zero' = zero-flow baseline")
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--dataset", help="tfds_builders NAME/CONFIG, e.g. kitti_flow/2015, sintel/final")
     source.add_argument("--pairs", help="folder of pair folders with ground truth (docs/evaluation.md)")

@@ -212,7 +212,9 @@ def load_model(checkpoint, arch=None, model_params=None):
 
 
 def add_model_arguments(parser):
-    """Adds --arch and --model_param, the architecture options shared by the command lines."""
+    """Adds --checkpoint, --arch and --model_param, the model options shared by the command lines."""
+    parser.add_argument("--checkpoint", required=True,
+                        help="training stage folder, checkpoint prefix, import_tf1 folder, or 'zero' (zero-flow baseline)")
     parser.add_argument("--arch", choices=sorted(ARCHS),
                         help="model class when no model.json / config.gin is found next to the checkpoint")
     parser.add_argument("--model_param", action="append", default=[], metavar="NAME=VALUE",

@@ -117,7 +117,6 @@ def write_flow(out_dir, name, flow, fmt="flo", color=False, max_flow=None):
 
 def build_parser():
     parser = argparse.ArgumentParser(prog="python -m dflow_tf.predict", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--checkpoint", required=True, help="stage folder, checkpoint prefix or import_tf1 folder")
     parser.add_argument("--input", nargs="+", required=True, help="2+ images, a folder of images, or a video")
     parser.add_argument("--out", required=True, help="output folder (created)")
     parser.add_argument("--format", choices=sorted(FORMATS), default="flo",

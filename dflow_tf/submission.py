@@ -149,7 +149,6 @@ def write_submission(predict, model_frames, benchmark, out_dir, data_dir=None, m
 
 def build_parser():
     parser = argparse.ArgumentParser(prog="python -m dflow_tf.submission", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--checkpoint", required=True, help="stage folder, checkpoint prefix or import_tf1 folder")
     parser.add_argument("--benchmark", required=True, choices=sorted(BENCHMARKS))
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--manual_dir", help="manual download directory (default <data_dir>/downloads/manual)")

@@ -35,10 +35,6 @@ def build_parser():
         description="Exports a flow model checkpoint for deployment. Every format takes uint8 "
                     "frames [B, H, W, 3] (frame1, frame2[, frame3]) and returns the flow "
                     "float32 [B, H, W, 2] in input pixels (docs/deployment.md).")
-    parser.add_argument("--checkpoint", required=True,
-                        help="training stage folder, its checkpoints/ folder, a ckpt-N prefix, or a "
-                             "dflow_tf.import_tf1 folder (architecture from model.json / config.gin "
-                             "next to it, or --arch)")
     parser.add_argument("--format", required=True, choices=sorted(FORMATS))
     parser.add_argument("--out", required=True,
                         help="output: a directory (saved_model, tftrt; for TF Serving "
