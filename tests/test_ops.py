@@ -133,6 +133,23 @@ def test_forward_backward_occlusion_matches_loops_and_known_cases():
     assert ops.forward_backward_occlusion(fw, fw).numpy().min() == 1
 
 
+def test_reject_implausible_occlusion_clears_only_images_over_the_bound():
+    occ = np.zeros((3, 4, 5, 1), np.float32)
+    occ[0, :1] = 1.0   # 5 / 20 = 0.25 occluded: kept
+    occ[1, :2] = 1.0   # 10 / 20 = 0.5: exactly at the bound, kept
+    occ[2, :3] = 1.0   # 15 / 20 = 0.75: rejected
+    got, rejected = ops.reject_implausible_occlusion(occ, 0.5)
+    np.testing.assert_array_equal(rejected.numpy(), [0.0, 0.0, 1.0])
+    np.testing.assert_array_equal(got.numpy()[:2], occ[:2])
+    assert got.numpy()[2].max() == 0.0
+    _, all_kept = ops.reject_implausible_occlusion(np.ones((2, 3, 3, 1), np.float32), 1.0)
+    np.testing.assert_array_equal(all_kept.numpy(), [0.0, 0.0])
+    with pytest.raises(ValueError, match="max_fraction"):
+        ops.reject_implausible_occlusion(occ, 0.0)
+    with pytest.raises(ValueError, match="occlusion"):
+        ops.reject_implausible_occlusion(occ[..., 0], 0.5)
+
+
 OP_CASES = {
     "cost_volume": (lambda a, b: ops.cost_volume(a, b, 2), [(B, H, W, 4), (B, H, W, 4)]),
     "backward_warp": (lambda a, f: ops.backward_warp(a, f * 3.0), [(B, H, W, 3), (B, H, W, 2)]),

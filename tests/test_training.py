@@ -34,6 +34,30 @@ def test_two_replica_gradient_equals_single_device_gradient():
     assert float(values["max_diff"]) <= 1e-5 * max(1.0, float(values["max_grad"]))
 
 
+def test_occlusion_guard_removes_the_all_occluded_zero_loss_fixed_point(monkeypatch):
+    """Flows that fail the forward-backward check everywhere: DDFlow's masked census loss is 0
+    (nothing left to train on); with the guard the image is trained unmasked."""
+    from dflow_tf import losses
+    from dflow_tf.training import unsupervised
+    rng = np.random.default_rng(3)
+    image_a, image_b = (tf.constant(rng.uniform(size=(2, 24, 32, 3)), tf.float32) for _ in range(2))
+    flow = tf.fill([2, 24, 32, 2], 2.0)  # fw == bw: never undone, every pixel inconsistent
+    monkeypatch.setattr(unsupervised, "pair_flows", lambda model, frames: [(image_a, image_b, flow, flow)])
+    batch = {"frames": tf.zeros([2, 2, 24, 32, 3])}
+    unguarded, scalars, _ = UnsupervisedTask("census", True, max_occlusion_fraction=None).compute_loss(None, batch)
+    assert float(unguarded) == 0.0 and float(scalars["occlusion_ratio"]) == 1.0
+    guarded, scalars, _ = UnsupervisedTask("census", True, max_occlusion_fraction=0.5).compute_loss(None, batch)
+    unmasked = losses.census_loss(image_a, image_b, flow, flow, None, None)
+    assert float(unmasked) > 0.1
+    np.testing.assert_allclose(float(guarded), float(unmasked), rtol=1e-6)
+    assert float(scalars["occlusion_rejected"]) == 1.0 and float(scalars["occlusion_ratio"]) == 0.0
+    # consistent flows (fw undone by bw): the guard leaves the masks alone
+    zero = tf.zeros_like(flow)
+    monkeypatch.setattr(unsupervised, "pair_flows", lambda model, frames: [(image_a, image_b, zero, zero)])
+    _, scalars, _ = UnsupervisedTask("census", True, max_occlusion_fraction=0.5).compute_loss(None, batch)
+    assert float(scalars["occlusion_rejected"]) == 0.0
+
+
 class _NanTask(UnsupervisedTask):
     """Census task whose loss is NaN on the steps listed in `bad` (counted by calls)."""
 

@@ -5,7 +5,7 @@ eagerly, inside tf.function and under XLA, and convert to TFLite with builtin op
 """
 from dflow_tf.ops.census import census_transform, soft_hamming_distance
 from dflow_tf.ops.correlation import cost_volume
-from dflow_tf.ops.occlusion import forward_backward_occlusion
+from dflow_tf.ops.occlusion import forward_backward_occlusion, reject_implausible_occlusion
 from dflow_tf.ops.resize import resize_flow, resize_sparse_flow
 from dflow_tf.ops.warp import backward_warp
 
@@ -14,6 +14,7 @@ __all__ = [
     "census_transform",
     "cost_volume",
     "forward_backward_occlusion",
+    "reject_implausible_occlusion",
     "resize_flow",
     "resize_sparse_flow",
     "soft_hamming_distance",

@@ -35,3 +35,29 @@ def forward_backward_occlusion(flow_fw, flow_bw, alpha1=0.01, alpha2=0.5):
     magnitude = tf.reduce_sum(tf.square(flow_fw) + tf.square(flow_bw_at_target), axis=-1, keepdims=True)
     inconsistent = tf.cast(mismatch > alpha1 * magnitude + alpha2, flow_fw.dtype)
     return tf.maximum(inconsistent, 1.0 - inside)
+
+
+def reject_implausible_occlusion(occlusion, max_fraction):
+    """Clears the occlusion mask of every image whose occluded fraction exceeds `max_fraction`.
+
+    The forward-backward check is only as good as the flows it checks: early in training, or when
+    a run diverges, most pixels fail it. A loss normalised over the unoccluded pixels (DDFlow)
+    then rests on a few pixels, and an all-occluded mask is a zero-loss fixed point from which
+    training never returns. Treating such an image's check as unreliable (no occlusion handling
+    for it, as in the photometric phase) removes that fixed point.
+
+    Args:
+      occlusion: float [B, H, W, 1], 1 = occluded.
+      max_fraction: float in (0, 1]; images with mean(occlusion) > max_fraction are rejected.
+
+    Returns:
+      (occlusion with rejected images set to 0 [B, H, W, 1], rejected float [B] in {0, 1}).
+    """
+    occlusion = tf.convert_to_tensor(occlusion)
+    check_rank("occlusion", occlusion, 4)
+    check_channels("occlusion", occlusion, 1)
+    if not 0.0 < max_fraction <= 1.0:
+        raise ValueError(f"max_fraction must lie in (0, 1], got {max_fraction!r}")
+    fraction = tf.reduce_mean(occlusion, axis=[1, 2, 3])
+    rejected = tf.cast(fraction > max_fraction, occlusion.dtype)
+    return occlusion * (1.0 - rejected)[:, None, None, None], rejected

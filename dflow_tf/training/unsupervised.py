@@ -20,9 +20,15 @@ class UnsupervisedTask:
       occlusion: mask the loss with 1 - forward-backward occlusion.
       alpha1, alpha2: occlusion-check constants (code 0.01 / 0.5; the paper text says 0.05).
       smoothness_weight: weight of the optional edge-aware smoothness term (0 = off, DDFlow).
+      max_occlusion_fraction: an image whose estimated occluded fraction exceeds this bound is
+        trained without occlusion mask (ops.reject_implausible_occlusion): the guard against the
+        all-occluded zero-loss collapse. Natural sequences rarely occlude more than a third of a
+        frame; None = DDFlow's unguarded behaviour. Only acts where the check has failed, so
+        well-trained teachers are unaffected (docs/training.md).
     """
 
-    def __init__(self, loss="census", occlusion=True, alpha1=0.01, alpha2=0.5, smoothness_weight=0.0):
+    def __init__(self, loss="census", occlusion=True, alpha1=0.01, alpha2=0.5, smoothness_weight=0.0,
+                 max_occlusion_fraction=0.5):
         if loss not in LOSS_KINDS:
             raise ValueError(f"UnsupervisedTask.loss must be one of {LOSS_KINDS}, got {loss!r}")
         self.loss_kind = loss
@@ -30,27 +36,35 @@ class UnsupervisedTask:
         self.alpha1 = alpha1
         self.alpha2 = alpha2
         self.smoothness_weight = smoothness_weight
+        self.max_occlusion_fraction = max_occlusion_fraction
 
     def num_frames(self, model):
         return training_frames(model)
 
     def occlusions(self, flow_ab, flow_ba):
-        """(O_a, O_b) [B, H, W, 1] from the forward-backward check, or (None, None) when off."""
+        """(O_a, O_b) [B, H, W, 1] from the forward-backward check, or (None, None) when off, and
+        the fraction of the 2B masks rejected as implausible (0 without the guard)."""
         if not self.occlusion:
-            return None, None
-        return (ops.forward_backward_occlusion(flow_ab, flow_ba, self.alpha1, self.alpha2),
-                ops.forward_backward_occlusion(flow_ba, flow_ab, self.alpha1, self.alpha2))
+            return None, None, 0.0
+        masks = [ops.forward_backward_occlusion(flow_ab, flow_ba, self.alpha1, self.alpha2),
+                 ops.forward_backward_occlusion(flow_ba, flow_ab, self.alpha1, self.alpha2)]
+        if self.max_occlusion_fraction is None:
+            return masks[0], masks[1], tf.constant(0.0)
+        guarded = [ops.reject_implausible_occlusion(m, self.max_occlusion_fraction) for m in masks]
+        rejected = 0.5 * (tf.reduce_mean(guarded[0][1]) + tf.reduce_mean(guarded[1][1]))
+        return guarded[0][0], guarded[1][0], rejected
 
     def compute_loss(self, model, batch):
         """Returns (loss scalar, {name: scalar}, {name: [B, H, W, C] tensor for pictures})."""
         frames = tf.cast(batch["frames"], tf.float32)
         pairs = pair_flows(model, frames)
         term = losses.census_loss if self.loss_kind == "census" else losses.photometric_loss
-        total, occluded, first_occlusion = 0.0, 0.0, None
+        total, occluded, rejected, first_occlusion = 0.0, 0.0, 0.0, None
         for image_a, image_b, flow_ab, flow_ba in pairs:
             flow_ab = tf.cast(flow_ab, tf.float32)
             flow_ba = tf.cast(flow_ba, tf.float32)
-            occ_a, occ_b = self.occlusions(flow_ab, flow_ba)
+            occ_a, occ_b, rejected_pair = self.occlusions(flow_ab, flow_ba)
+            rejected += rejected_pair
             total += term(image_a, image_b, flow_ab, flow_ba, occ_a, occ_b)
             if self.smoothness_weight:
                 total += self.smoothness_weight * (losses.smoothness_loss(flow_ab, image_a)
@@ -63,6 +77,7 @@ class UnsupervisedTask:
         scalars = {"loss/" + self.loss_kind: loss}
         if self.occlusion:
             scalars["occlusion_ratio"] = occluded / count
+            scalars["occlusion_rejected"] = rejected / count
         image_a, _, flow_ab, _ = pairs[0]
         pictures = {"frame": image_a, "flow_forward": tf.cast(flow_ab, tf.float32)}
         if first_occlusion is not None:
