@@ -5,7 +5,9 @@
 Every stage is a gin scope: bindings under "<stage>/..." apply to that stage only. Stages run in
 order, each into <output_dir>/<stage>/; a finished stage is skipped when the command is run again,
 and a killed one resumes from its last checkpoint. The final gin config is written to
-<output_dir>/config.gin and the validation metrics to <output_dir>/results.json.
+<output_dir>/config.gin and the validation metrics to <output_dir>/results.json. A distillation
+stage whose teachers were not trained in this experiment (checkpoints from elsewhere) also
+evaluates them, so the table compares the student with every teacher.
 """
 import json
 import os
@@ -46,7 +48,7 @@ def _results_table(results):
 def configurable_run_experiment():
     import gin
 
-    from dflow_tf.training.trainer import train_stage
+    from dflow_tf.training.trainer import DONE_FILE, train_stage
 
     @gin.configurable("run_experiment")
     def run_experiment(output_dir=gin.REQUIRED, stages=gin.REQUIRED):
@@ -58,7 +60,15 @@ def configurable_run_experiment():
         results = {}
         for stage in stages:
             with gin.config_scope(stage):
-                _, results[stage] = train_stage(os.path.join(output_dir, stage), experiment_dir=output_dir)
+                _, stage_results = train_stage(os.path.join(output_dir, stage), experiment_dir=output_dir)
+            # Teachers given as checkpoints (not trained here) were evaluated by the student's stage
+            # (done.json is written by the chief; other workers of a cluster may not see it).
+            done = os.path.join(output_dir, stage, DONE_FILE)
+            if os.path.exists(done):
+                with open(done) as f:
+                    for path, metrics in json.load(f).get("teacher_evaluations", {}).items():
+                        results[f"teacher {os.path.relpath(path)}"] = metrics
+            results[stage] = stage_results
         with open(os.path.join(output_dir, "results.json"), "w") as f:
             json.dump(results, f, indent=1)
         print(_results_table(results))

@@ -1,12 +1,8 @@
 """Student transformations (METHOD.md section 3 (a)-(d)) against numpy / scipy / skimage references."""
-import time
-
-import cv2
 import gin
 import numpy as np
 import pytest
 import scipy.ndimage
-import skimage.data
 import tensorflow as tf
 from skimage.segmentation import slic
 
@@ -94,20 +90,6 @@ def test_superpixel_noise_in_tf_function_matches_eager():
     assert graph_mask.shape == (2, 32, 40, 1)
     np.testing.assert_array_equal(graph_frames, eager_frames)
     np.testing.assert_array_equal(graph_mask, eager_mask)
-
-
-def test_slic_cost(capsys):
-    """Prints the SLIC cost per image (the numpy part of the superpixel noise)."""
-    timings = {}
-    photo = skimage.data.astronaut()  # a natural image: noise-like images give few, fragmented segments
-    for height, width in ((192, 256), (320, 896)):
-        image = cv2.resize(photo, (width, height), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
-        start = time.perf_counter()
-        labels = slic(image, n_segments=200, compactness=10.0, start_label=0, channel_axis=-1)
-        timings[(height, width)] = (time.perf_counter() - start, labels.max() + 1)
-    with capsys.disabled():
-        for (height, width), (seconds, count) in timings.items():
-            print(f"\nSLIC {height}x{width}: {seconds * 1000:.0f} ms ({count} segments)")
 
 
 def test_noised_correspondences_on_translations():

@@ -1,5 +1,7 @@
-"""The train command: every shipped gin file parses; bad input ends with one clear message."""
+"""The train command: every shipped gin file parses; the distillation job trains or reuses teachers;
+bad input ends with one clear message."""
 import glob
+import json
 import os
 import subprocess
 import sys
@@ -50,3 +52,46 @@ def test_missing_manual_dataset_exits_with_instructions(tmp_path):
     assert out.returncode != 0
     assert "manual download" in out.stderr and "data_scene_flow.zip" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def _tiny_distill(tmp_path, *params):
+    """gin/distill.gin on synthetic_flow/tiny (32x48), 4-level models, 2 steps per stage."""
+    return ["--gin_file=gin/distill.gin", '--gin_param=train_stage.dataset="synthetic_flow/tiny"',
+            f'--gin_param=train_stage.data_dir="{tmp_path / "tfds"}"', "--gin_param=TwoFramePWC.num_levels=4",
+            "--gin_param=train_stage.batch_size=2", "--gin_param=TEACHER_CROP=None",
+            "--gin_param=PHOTOMETRIC_STEPS=2", "--gin_param=student/train_stage.num_steps=2",
+            "--gin_param=StudentTransforms.crop_size=(16, 32)", *params]
+
+
+def test_distill_job_trains_teachers_then_reuses_given_ones_and_tables_every_model(tmp_path):
+    # 1. no teacher checkpoints: the job trains its teacher stage, then the student
+    first = _train(*_tiny_distill(tmp_path, '--gin_param=run_experiment.stages=["teacher_a/photometric", "student"]',
+                                  '--gin_param=TeacherEnsemble.checkpoints=["teacher_a/photometric"]',
+                                  '--gin_param=student/train_stage.init_from="teacher_a/photometric"'),
+                   tmp_path=tmp_path)
+    assert first.returncode == 0, first.stderr[-3000:]
+    run = tmp_path / "run"
+    results = json.loads((run / "results.json").read_text())
+    assert list(results) == ["teacher_a/photometric", "student"]
+    assert all(r["num_images"] > 0 and r["epe_all/pixel_pooled"] >= 0 for r in results.values())
+    assert (run / "student" / "done.json").exists() and (run / "config.gin").exists()
+    table = first.stdout[first.stdout.index("stage "):]
+    assert "teacher_a/photometric" in table and "student" in table and "epe occ" in table
+    # 2. the teacher given as a checkpoint from elsewhere: reused, not trained, and evaluated
+    teacher = run / "teacher_a" / "photometric"
+    second_dir = tmp_path / "second"
+    second = subprocess.run(
+        [sys.executable, "-m", "dflow_tf.train",
+         *_tiny_distill(tmp_path, '--gin_param=run_experiment.stages=["student"]',
+                        f'--gin_param=TeacherEnsemble.checkpoints=["{teacher}"]',
+                        f'--gin_param=student/train_stage.init_from="{teacher}"'),
+         f"--output_dir={second_dir}"], cwd=REPO, env=ENV, capture_output=True, text=True, timeout=600)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert not (second_dir / "teacher_a").exists()
+    results = json.loads((second_dir / "results.json").read_text())
+    assert list(results) == [f"teacher {os.path.relpath(teacher, REPO)}", "student"]
+    # the reused teacher's evaluation is the one its own stage recorded (same weights, same split)
+    own = json.loads((teacher / "done.json").read_text())["evaluation"]
+    reused = results[f"teacher {os.path.relpath(teacher, REPO)}"]
+    assert abs(reused["epe_all/pixel_pooled"] - own["epe_all/pixel_pooled"]) < 1e-4
+    assert f"teacher {os.path.relpath(teacher, REPO)}" in second.stdout

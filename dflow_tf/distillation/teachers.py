@@ -31,7 +31,7 @@ class TeacherEnsemble:
         self.checkpoints = list(checkpoints)
         self.alpha1 = alpha1
         self.alpha2 = alpha2
-        self.models, self.sources = [], []
+        self.models, self.sources, self.paths = [], [], []
 
     def load(self, experiment_dir=None):
         """Loads every teacher (frozen); relative names are tried against `experiment_dir` too."""
@@ -45,8 +45,16 @@ class TeacherEnsemble:
             model.trainable = False
             self.models.append(model)
             self.sources.append(description)
+            self.paths.append(os.path.abspath(path))
             print(f"teacher {len(self.models)}: {description}")
         return self
+
+    def members_outside(self, directory):
+        """(path, model) of the loaded teachers whose path does not lie in `directory` (None: all):
+        the teachers that an experiment in `directory` did not train (and so did not evaluate)."""
+        root = os.path.abspath(directory) + os.sep if directory else None
+        return [(path, model) for path, model in zip(self.paths, self.models)
+                if root is None or not (path + os.sep).startswith(root)]
 
     @property
     def num_frames(self):

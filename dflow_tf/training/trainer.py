@@ -190,11 +190,11 @@ def train_stage(stage_dir, experiment_dir=None, *, model_fn=gin.REQUIRED, task=g
                         every=log_every, quiet=not chief)
     evaluate = None
     if eval_split:
-        def evaluate(max_batches):
+        def evaluate(max_batches, target=model):
             eval_ds = make_dataset(dataset, eval_split, batch_size=eval_batch_size, augmentation=None,
                                    shuffle=False, repeat=False, drop_remainder=False, seed=seed,
                                    data_dir=data_dir, manual_dir=manual_dir)
-            return evaluate_model(model, eval_ds, max_batches=max_batches)
+            return evaluate_model(target, eval_ds, max_batches=max_batches)
     curve_path = os.path.join(stage_dir, "eval_curve.jsonl")
     nonfinite_in_row = 0
     skipped_total = 0
@@ -224,13 +224,20 @@ def train_stage(stage_dir, experiment_dir=None, *, model_fn=gin.REQUIRED, task=g
             manager.save(checkpoint_number=current)
         if evaluate and eval_every and current % eval_every == 0 and current != num_steps:
             _record_evaluation(chief, progress, curve_path, current, evaluate(eval_batches))
-    results = None
+    results, teacher_results = None, {}
     if evaluate:
         results = evaluate(None)
         _record_evaluation(chief, progress, curve_path, int(step.numpy()), results)
+        # Teachers that this experiment did not train (given as checkpoints) are evaluated here,
+        # on the same split, so that the experiment's table compares the student with every teacher.
+        teachers = getattr(task, "teachers", None)
+        for path, teacher in (teachers.members_outside(experiment_dir) if teachers is not None else []):
+            teacher_results[path] = evaluate(None, teacher)
         if chief:
-            print(f"[{name}] validation: " + ", ".join(
-                f"{k}={results[k]:.3f}" for k in SUMMARY_KEYS if k in results))
+            for label, metrics in [*((f"teacher {path}", r) for path, r in teacher_results.items()),
+                                   (name, results)]:
+                print(f"[{label}] validation: " + ", ".join(
+                    f"{k}={metrics[k]:.3f}" for k in SUMMARY_KEYS if k in metrics))
     progress.close()
     final = manager.save(checkpoint_number=int(step.numpy())) if manager.latest_checkpoint is None else \
         manager.latest_checkpoint
@@ -238,7 +245,7 @@ def train_stage(stage_dir, experiment_dir=None, *, model_fn=gin.REQUIRED, task=g
     if chief:
         with open(done_path, "w") as f:
             json.dump({"step": int(step.numpy()), "checkpoint": final, "skipped_steps": skipped_total,
-                       "evaluation": results}, f, indent=1)
+                       "evaluation": results, "teacher_evaluations": teacher_results}, f, indent=1)
         with open(os.path.join(stage_dir, "config.gin"), "w") as f:
             f.write(gin.config_str())
     return final, results

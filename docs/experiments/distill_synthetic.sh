@@ -3,8 +3,8 @@
 #
 # 1. teachers: gin/teacher.gin runs (photometric then census + occlusion), one per seed; a teacher
 #    folder that already exists is reused (finished stages are skipped, killed ones resume);
-# 2. student: the student stage of gin/distill.gin, initialised from the first teacher, with the
-#    ensemble of all teachers as annotators and every transformation on;
+# 2. student: the student stage of gin/distill.gin (student.sh), initialised from the first
+#    teacher, with the ensemble of all teachers as annotators;
 # 3. evaluation of every teacher and the student on the synthetic validation split and on the
 #    real pairs of ../shared/flowdata (when present).
 #
@@ -27,16 +27,8 @@ if [ -z "$TEACHER_DIRS" ]; then
   done
 fi
 teachers=""
-for dir in $TEACHER_DIRS; do teachers="$teachers\"$dir/census\", "; done
-first=$(echo $TEACHER_DIRS | cut -d' ' -f1)
-
-python -m dflow_tf.train --gin_file=gin/distill.gin --output_dir="$OUT/distill" \
-  --gin_param='run_experiment.stages=["student"]' \
-  --gin_param="TeacherEnsemble.checkpoints=[${teachers%, }]" \
-  --gin_param="student/train_stage.init_from=\"$first/census\"" \
-  --gin_param="student/train_stage.num_steps=$STUDENT_STEPS" \
-  --gin_param='student/train_stage.eval_every=100' \
-  --gin_param='student/train_stage.eval_batches=13'
+for dir in $TEACHER_DIRS; do teachers="$teachers $dir/census"; done
+OUT="$OUT/distill" TEACHERS="$teachers" STEPS="$STUDENT_STEPS" bash docs/experiments/student.sh
 
 models="$(for d in $TEACHER_DIRS; do echo "$d/census"; done) $OUT/distill/student"
 for model in $models; do

@@ -3,7 +3,7 @@
     python docs/experiments/plot_curves.py OUT.png STAGE_DIR [STAGE_DIR ...] [--baseline EVAL.json]
 
 Consecutive stages are drawn on one step axis (a stage's steps continue the previous stage's);
---baseline draws the all-pixel EPE of an evaluate JSON (e.g. the zero-flow model) as a line.
+--baseline draws the all-pixel and occluded EPE of an evaluate JSON (e.g. a teacher) as lines.
 """
 import argparse
 import json
@@ -19,27 +19,30 @@ def read_curve(stage_dir):
 
 
 def plot_curves(out, stage_dirs, baselines=()):
-    """Writes the plot to `out`; baselines: (label, metrics dict) pairs drawn as dashed lines."""
+    """Writes the plot to `out`; baselines: (label, metrics dict) pairs (e.g. the teachers), whose
+    EPE all / occ are drawn as horizontal lines in the colour of the same metric's curve."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    colours = {key: f"C{n}" for n, (key, _) in enumerate(KEYS)}
     offset = 0
     for stage_dir in stage_dirs:
         points = read_curve(stage_dir)
         name = os.path.basename(os.path.normpath(stage_dir))
         for key, label in KEYS:
             ax.plot([offset + p["step"] for p in points], [p[key] for p in points], marker="o", markersize=3,
-                    label=f"{name}: {label}")
+                    color=colours[key], label=f"{name}: {label}")
         offset += max(p["step"] for p in points)
         ax.axvline(offset, color="lightgrey", linewidth=0.8)
-    for label, metrics in baselines:
-        ax.axhline(metrics["epe_all/pixel_pooled"], linestyle="--", color="grey", linewidth=1)
-        ax.text(0.01, metrics["epe_all/pixel_pooled"], f" {label}: EPE all {metrics['epe_all/pixel_pooled']:.2f}",
-                transform=ax.get_yaxis_transform(), va="bottom", fontsize=8, color="grey")
+    for (label, metrics), dashes in zip(baselines, [(4, 2), (1, 1.5), (6, 2, 1, 2), (2, 4)] * 4):
+        for key, metric in KEYS[::2]:  # all and occ: noc lies just below all
+            if metrics.get(key) == metrics.get(key) and key in metrics:  # present and not NaN
+                ax.axhline(metrics[key], color=colours[key], linewidth=1, dashes=dashes,
+                           label=f"{label}: {metric} {metrics[key]:.3f}")
     ax.set_xlabel("training step")
     ax.set_ylabel("EPE (px), pixel-pooled")
-    ax.legend(fontsize=7, ncol=2)
+    ax.legend(fontsize=7, ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.15))
     fig.tight_layout()
     fig.savefig(out, dpi=100)
 

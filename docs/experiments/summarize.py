@@ -31,7 +31,9 @@ def main(out):
             print(f"| {name} | " + " | ".join(cells) + " |")
     student = os.path.join(out, "distill", "student")
     if os.path.exists(os.path.join(student, "eval_curve.jsonl")):
-        teachers = [(name, metrics) for name, metrics in rows.get("synthetic", []) if "student" not in name]
+        prefix = os.path.normpath(out).replace("/", "_") + "_"  # eval file names carry the model path
+        teachers = [(name[len(prefix):] if name.startswith(prefix) else name, metrics)
+                    for name, metrics in rows.get("synthetic", []) if "student" not in name]
         plot_curves(os.path.join(out, "student_curve.png"), [student], teachers)
         print(f"\nplot: {os.path.join(out, 'student_curve.png')}")
 

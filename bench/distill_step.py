@@ -1,0 +1,107 @@
+"""Benchmarks the student's distillation step and the share of it taken by the superpixel noise.
+
+Per configuration (synthetic default: teachers on 192x256, student on 128x192 patches; KITTI
+published: teachers on 320x896, student on 256x640; batch 4, two two-frame teachers online, as
+gin/distill.gin and gin/kitti/distill.gin run them) and with superpixel noise on / off:
+  * prepare ms: the step's target part (teacher annotation + student transforms), no gradient;
+  * step ms: the whole training step (prepare + student forward/backward + Adam);
+  * SLIC ms/image: skimage SLIC alone on the student's target frames (the numpy part);
+  * peak RSS of the process.
+Median of --repeats runs after 2 warm-ups; each configuration runs in its own process. Teacher
+weights are random (the cost does not depend on them).
+
+  python bench/distill_step.py [--repeats 5] [--quick]
+"""
+import argparse
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+SIZES = {"synthetic": ((192, 256), (128, 192)), "kitti": ((320, 896), (256, 640))}
+CASES = [{"config": name, "superpixel": on} for name in SIZES for on in (True, False)]
+
+
+def run_case(case, repeats):
+    import numpy as np
+    import skimage.data
+    from skimage.transform import resize
+    import tensorflow as tf
+    import keras
+    from skimage.segmentation import slic
+    from _util import median_time, rss_mib
+    from dflow_tf.distillation.task import DistillationTask
+    from dflow_tf.distillation.teachers import TeacherEnsemble
+    from dflow_tf.distillation.transforms import StudentTransforms
+    from dflow_tf.models import TwoFramePWC
+    from dflow_tf.training.trainer import _make_train_step
+
+    (height, width), crop = SIZES[case["config"]]
+    batch = 4
+    # Natural images (SLIC's cost depends on content): crops of a skimage photo, shifted per frame.
+    photo = resize(skimage.data.astronaut(), (height + 8, width + 8 * batch),
+                                     anti_aliasing=True).astype(np.float32)
+    frames = np.stack([np.stack([photo[i:i + height, 8 * b + i:8 * b + i + width] for i in (0, 4)])
+                       for b in range(batch)])
+    teachers = TeacherEnsemble(checkpoints=["random-a", "random-b"])
+    for _ in range(2):
+        model = TwoFramePWC()
+        model(tf.constant(frames[:1]))
+        model.trainable = False
+        teachers.models.append(model)
+    task = DistillationTask(teachers=teachers,
+                            transforms=StudentTransforms(crop_size=crop, superpixel=case["superpixel"]))
+    student = TwoFramePWC()
+    student(tf.constant(frames[:1, :, :crop[0], :crop[1]]))
+    optimizer = keras.optimizers.Adam(1e-4)
+    optimizer.build(student.trainable_variables)
+    step = tf.Variable(0, dtype=tf.int64)
+    iterator = iter(tf.data.Dataset.from_tensors({"frames": frames}).repeat())
+    train_step = _make_train_step(tf.distribute.get_strategy(), student, optimizer, task, step, False, False)
+    step_s = median_time(lambda: float(train_step(iterator)[0]), repeats)
+
+    seeds = iter(range(10 ** 6))
+    prepare = tf.function(lambda b: task.prepare(b))
+    prepare_s = median_time(lambda: prepare({"frames": frames, "seed": tf.constant([next(seeds), 0], tf.int64)})
+                            ["frames"].numpy(), repeats)
+    targets = frames[:, 1, :crop[0], :crop[1]]
+    slic_s = median_time(lambda: [slic(image, n_segments=200, compactness=10.0, start_label=0, channel_axis=-1)
+                                  for image in targets], repeats) / batch
+    _, peak = rss_mib()
+    return {**case, "step_s": step_s, "prepare_s": prepare_s, "slic_s": slic_s, "peak_mib": peak}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--quick", action="store_true", help="only the synthetic configuration")
+    parser.add_argument("--case", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.case:
+        print(json.dumps(run_case(json.loads(args.case), args.repeats)))
+        return
+    from _util import print_table, run_isolated
+    cases = [c for c in CASES if c["config"] == "synthetic"] if args.quick else CASES
+    results = {}
+    for case in cases:
+        results[(case["config"], case["superpixel"])] = run_isolated(__file__, case, ["--repeats", str(args.repeats)])
+        print("done:", case, file=sys.stderr, flush=True)
+    rows = []
+    for (config, superpixel), r in results.items():
+        (height, width), (crop_h, crop_w) = SIZES[config]
+        without = results.get((config, False))
+        extra = (f"{100 * (r['step_s'] - without['step_s']) / without['step_s']:+.0f}%"
+                 if superpixel and without else "")
+        rows.append([config, f"{height}x{width} -> {crop_h}x{crop_w}", "on" if superpixel else "off",
+                     f"{r['prepare_s'] * 1e3:.0f}", f"{r['step_s'] * 1e3:.0f}", extra,
+                     f"{r['slic_s'] * 1e3:.0f}" if superpixel else "", f"{r['peak_mib']:.0f}"])
+    print(f"student distillation step, batch 4, 2 online two-frame teachers, crop on; median of {args.repeats}; "
+          f"CPU threads: {os.cpu_count()}")
+    print_table(["config", "teacher -> student", "superpixel", "prepare ms", "step ms", "superpixel cost",
+                 "SLIC ms/image", "peak RSS MiB"], rows)
+
+
+if __name__ == "__main__":
+    main()
