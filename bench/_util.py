@@ -1,4 +1,5 @@
 """Shared helpers for the bench/ scripts: timing, peak memory in a subprocess, table printing."""
+import argparse
 import json
 import os
 import statistics
@@ -50,3 +51,26 @@ def print_table(headers, rows):
         print("  ".join(c.rjust(w) for c, w in zip(row, widths)))
         if n == 0:
             print("  ".join("-" * w for w in widths))
+
+
+def run_cases(doc, script, run_case, cases, repeats=5, quick_cases=None):
+    """The command line shared by the case-based benches: --repeats N, --quick, and the hidden
+    --case JSON with which each case runs in its own process (run_isolated).
+
+    In a --case child: runs `run_case(case, repeats)`, prints its JSON and returns None. Otherwise
+    runs every case (or `quick_cases` with --quick) isolated and returns (results, repeats).
+    """
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=repeats)
+    if quick_cases is not None:
+        parser.add_argument("--quick", action="store_true", help="only: " + ", ".join(map(json.dumps, quick_cases)))
+    parser.add_argument("--case", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.case:
+        print(json.dumps(run_case(json.loads(args.case), args.repeats)))
+        return None
+    results = []
+    for case in (quick_cases if getattr(args, "quick", False) else cases):
+        results.append(run_isolated(script, case, ["--repeats", str(args.repeats)]))
+        print("done:", case, file=sys.stderr, flush=True)
+    return results, args.repeats

@@ -12,8 +12,6 @@ weights are random (the cost does not depend on them).
 
   python bench/distill_step.py [--repeats 5] [--quick]
 """
-import argparse
-import json
 import os
 import sys
 
@@ -74,30 +72,22 @@ def run_case(case, repeats):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--quick", action="store_true", help="only the synthetic configuration")
-    parser.add_argument("--case", help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.case:
-        print(json.dumps(run_case(json.loads(args.case), args.repeats)))
+    from _util import print_table, run_cases
+    ran = run_cases(__doc__, __file__, run_case, CASES, quick_cases=[c for c in CASES if c["config"] == "synthetic"])
+    if ran is None:
         return
-    from _util import print_table, run_isolated
-    cases = [c for c in CASES if c["config"] == "synthetic"] if args.quick else CASES
-    results = {}
-    for case in cases:
-        results[(case["config"], case["superpixel"])] = run_isolated(__file__, case, ["--repeats", str(args.repeats)])
-        print("done:", case, file=sys.stderr, flush=True)
+    results, repeats = ran
+    by_case = {(r["config"], r["superpixel"]): r for r in results}
     rows = []
-    for (config, superpixel), r in results.items():
+    for (config, superpixel), r in by_case.items():
         (height, width), (crop_h, crop_w) = SIZES[config]
-        without = results.get((config, False))
+        without = by_case.get((config, False))
         extra = (f"{100 * (r['step_s'] - without['step_s']) / without['step_s']:+.0f}%"
                  if superpixel and without else "")
         rows.append([config, f"{height}x{width} -> {crop_h}x{crop_w}", "on" if superpixel else "off",
                      f"{r['prepare_s'] * 1e3:.0f}", f"{r['step_s'] * 1e3:.0f}", extra,
                      f"{r['slic_s'] * 1e3:.0f}" if superpixel else "", f"{r['peak_mib']:.0f}"])
-    print(f"student distillation step, batch 4, 2 online two-frame teachers, crop on; median of {args.repeats}; "
+    print(f"student distillation step, batch 4, 2 online two-frame teachers, crop on; median of {repeats}; "
           f"CPU threads: {os.cpu_count()}")
     print_table(["config", "teacher -> student", "superpixel", "prepare ms", "step ms", "superpixel cost",
                  "SLIC ms/image", "peak RSS MiB"], rows)

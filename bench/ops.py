@@ -6,8 +6,6 @@ runs in its own process; "peak MiB" is the process's peak RSS above its RSS once
 
   python bench/ops.py [--repeats 10]
 """
-import argparse
-import json
 import os
 import sys
 
@@ -75,21 +73,14 @@ def run_case(case, repeats):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--repeats", type=int, default=10)
-    parser.add_argument("--case", help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.case:
-        print(json.dumps(run_case(json.loads(args.case), args.repeats)))
+    from _util import print_table, run_cases
+    ran = run_cases(__doc__, __file__, run_case, CASES, repeats=10)
+    if ran is None:
         return
-    from _util import print_table, run_isolated
-    rows = []
-    for case in CASES:
-        r = run_isolated(__file__, case, ["--repeats", str(args.repeats)])
-        rows.append([r["op"], r["impl"], "x".join(map(str, r["shape"])), "yes" if r["xla"] else "no",
-                     f"{r['fwd_ms']:.1f}", f"{r['fwd_bwd_ms']:.1f}", f"{r['peak_mib']:.0f}"])
-        print(f"done: {rows[-1]}", file=sys.stderr, flush=True)
-    print(f"median of {args.repeats} runs after 2 warm-up runs, tf.function, CPU threads: {os.cpu_count()}")
+    results, repeats = ran
+    rows = [[r["op"], r["impl"], "x".join(map(str, r["shape"])), "yes" if r["xla"] else "no",
+             f"{r['fwd_ms']:.1f}", f"{r['fwd_bwd_ms']:.1f}", f"{r['peak_mib']:.0f}"] for r in results]
+    print(f"median of {repeats} runs after 2 warm-up runs, tf.function, CPU threads: {os.cpu_count()}")
     print_table(["op", "impl", "shape (BxHxWxC)", "XLA", "fwd ms", "fwd+bwd ms", "peak MiB"], rows)
 
 

@@ -8,8 +8,6 @@ backward ~ 3x forward). Each configuration runs in its own process.
 
   python bench/train_step.py [--repeats 5] [--quick]
 """
-import argparse
-import json
 import os
 import sys
 
@@ -78,25 +76,18 @@ def run_case(case, repeats):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--quick", action="store_true", help="only 256x640 batch 4 without XLA")
-    parser.add_argument("--case", help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.case:
-        print(json.dumps(run_case(json.loads(args.case), args.repeats)))
+    from _util import print_table, run_cases
+    ran = run_cases(__doc__, __file__, run_case, CASES, quick_cases=CASES[2:3])
+    if ran is None:
         return
-    from _util import print_table, run_isolated
-    cases = CASES[2:3] if args.quick else CASES
+    results, repeats = ran
     rows = []
-    for case in cases:
-        r = run_isolated(__file__, case, ["--repeats", str(args.repeats)])
+    for r in results:
         achieved = r["step_gflops"] / r["step_s"]
         rows.append([f"{r['height']}x{r['width']}", r["batch"], "yes" if r["xla"] else "no",
                      f"{r['step_s'] * 1e3:.0f}", f"{r['step_gflops']:.0f}", f"{achieved:.1f}",
                      f"{r['ceiling']:.1f}", f"{100 * achieved / r['ceiling']:.0f}%", f"{r['peak_mib']:.0f}"])
-        print("done:", rows[-1], file=sys.stderr, flush=True)
-    print(f"teacher step (census + occlusion, bidirectional two-frame, Adam); median of {args.repeats} "
+    print(f"teacher step (census + occlusion, bidirectional two-frame, Adam); median of {repeats} "
           f"steps; CPU threads: {os.cpu_count()}")
     print_table(["input", "batch", "XLA", "step ms", "GFLOP/step (3x fwd)", "GFLOP/s", "conv ceiling GFLOP/s",
                  "of ceiling", "peak RSS MiB"], rows)
