@@ -1,8 +1,37 @@
-"""Progress lines with a time estimate for the command-line tools (evaluate, predict, submission)."""
+"""Shared pieces of the command-line tools (evaluate, predict, submission, precompute): data
+arguments, the one-line error exit, progress lines with a time estimate."""
+import functools
 import sys
 import time
 
-from dflow_tf.training.progress import format_duration
+
+def format_duration(seconds):
+    """'mm:ss', or 'h:mm:ss' from an hour on."""
+    seconds = int(max(seconds, 0))
+    hours, rest = divmod(seconds, 3600)
+    minutes, seconds = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes:02d}:{seconds:02d}"
+
+
+def add_data_arguments(parser):
+    """Adds --data_dir and --manual_dir, where the tfds_builders datasets live."""
+    parser.add_argument("--data_dir", help="tfds data directory (default: TFDS_DATA_DIR or ~/tensorflow_datasets)")
+    parser.add_argument("--manual_dir", help="manual download directory of KITTI / Sintel / FlyingChairs "
+                                             "(default <data_dir>/downloads/manual)")
+
+
+def exit_on_input_error(command):
+    """Wraps a command body `command(args) -> exit status`: a FileNotFoundError or ValueError (a
+    bad file, shape or argument, named in the message) ends with one `error: ...` line on stderr
+    and status 1 instead of a traceback."""
+    @functools.wraps(command)
+    def run(args):
+        try:
+            return command(args)
+        except (FileNotFoundError, ValueError) as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
+    return run
 
 
 class CountProgress:

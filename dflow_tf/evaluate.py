@@ -19,6 +19,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads: a
 import numpy as np
 
 from dflow_tf import io as flow_io
+from dflow_tf.console import CountProgress, add_data_arguments, exit_on_input_error
 from dflow_tf.metrics import FlowMetrics
 
 IMAGE_EXTENSIONS = (".png", ".ppm", ".jpg", ".jpeg", ".bmp")
@@ -192,7 +193,6 @@ def evaluate_samples(predict, samples, total=None, max_examples=None, error_imag
 
     Returns (FlowMetrics().result(), [per-image dict with "id" and image_metrics]).
     """
-    from dflow_tf.console import CountProgress
     if max_examples is not None:
         total = max_examples if total is None else min(total, max_examples)
     bar = CountProgress("evaluate", total, quiet=not progress)
@@ -257,30 +257,28 @@ def build_parser():
     parser.add_argument("--out", help="write metrics and per-image values to this JSON file")
     parser.add_argument("--error_images", metavar="DIR", help="write error / flow / gt pictures here")
     parser.add_argument("--max_examples", type=int, help="evaluate only the first N examples")
-    parser.add_argument("--data_dir", help="tfds data directory")
-    parser.add_argument("--manual_dir", help="manual download directory of --dataset")
+    add_data_arguments(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress line")
     return parser
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
+    return _evaluate_command(build_parser().parse_args(argv))
+
+
+@exit_on_input_error
+def _evaluate_command(args):
     from dflow_tf.loading import load_model_from_args, make_predictor
-    try:
-        model, description = load_model_from_args(args)
-        if args.pairs:
-            total, samples = pair_samples(args.pairs, model.num_frames)
-            data = os.path.abspath(args.pairs)
-        else:
-            total, samples = dataset_samples(args.dataset, args.split, model.num_frames, args.data_dir,
-                                             args.manual_dir)
-            data = f"{args.dataset}:{args.split}"
-        print(f"model: {description}\ndata: {data}", flush=True)
-        results, per_image = evaluate_samples(make_predictor(model), samples, total, args.max_examples,
-                                              args.error_images, progress=not args.quiet)
-    except (FileNotFoundError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+    model, description = load_model_from_args(args)
+    if args.pairs:
+        total, samples = pair_samples(args.pairs, model.num_frames)
+        data = os.path.abspath(args.pairs)
+    else:
+        total, samples = dataset_samples(args.dataset, args.split, model.num_frames, args.data_dir, args.manual_dir)
+        data = f"{args.dataset}:{args.split}"
+    print(f"model: {description}\ndata: {data}", flush=True)
+    results, per_image = evaluate_samples(make_predictor(model), samples, total, args.max_examples,
+                                          args.error_images, progress=not args.quiet)
     print(format_table(results))
     if args.out:
         os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)

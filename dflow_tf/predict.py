@@ -21,6 +21,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads: a
 import numpy as np
 
 from dflow_tf import io as flow_io
+from dflow_tf.console import CountProgress, exit_on_input_error
 from dflow_tf.data.frame_windows import sequence_window
 
 IMAGE_EXTENSIONS = (".png", ".ppm", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
@@ -130,24 +131,23 @@ def build_parser():
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
-    from dflow_tf.console import CountProgress
+    return _predict_command(build_parser().parse_args(argv))
+
+
+@exit_on_input_error
+def _predict_command(args):
     from dflow_tf.loading import load_model_from_args, make_predictor
-    try:
-        count, frames = open_sequence(args.input)
-        model, description = load_model_from_args(args)
-        os.makedirs(args.out, exist_ok=True)
-        print(f"model: {description}", flush=True)
-        bar = CountProgress("predict", count - 1 if count else None, unit="flows", quiet=args.quiet)
-        written = 0
-        for name, flow in predict_sequence(make_predictor(model), model.num_frames, frames):
-            write_flow(args.out, name, flow, args.format, args.color, args.max_flow)
-            written += 1
-            bar.update(written)
-        bar.close()
-    except (FileNotFoundError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+    count, frames = open_sequence(args.input)
+    model, description = load_model_from_args(args)
+    os.makedirs(args.out, exist_ok=True)
+    print(f"model: {description}", flush=True)
+    bar = CountProgress("predict", count - 1 if count else None, unit="flows", quiet=args.quiet)
+    written = 0
+    for name, flow in predict_sequence(make_predictor(model), model.num_frames, frames):
+        write_flow(args.out, name, flow, args.format, args.color, args.max_flow)
+        written += 1
+        bar.update(written)
+    bar.close()
     if written == 0:
         print("error: the input has fewer than 2 frames", file=sys.stderr)
         return 1

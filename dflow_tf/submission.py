@@ -31,6 +31,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads: a
 import numpy as np
 
 from dflow_tf import io as flow_io
+from dflow_tf.console import CountProgress, add_data_arguments, exit_on_input_error
 
 BENCHMARKS = {
     "kitti2015": {"sources": {"flow": "kitti_flow/2015"}, "camera": "kitti2015/testing/image_2"},
@@ -115,7 +116,6 @@ def write_submission(predict, model_frames, benchmark, out_dir, data_dir=None, m
                      make_zip=True, progress=True):
     """Runs `predict` (dflow_tf.loading.make_predictor) over the benchmark's test split(s) and
     writes the layout of the module docstring. Returns {"files": n, "fallback": n, "zip": path}."""
-    from dflow_tf.console import CountProgress
     if benchmark not in BENCHMARKS:
         raise ValueError(f"unknown benchmark {benchmark!r}; expected one of {sorted(BENCHMARKS)}")
     written, fallback = 0, 0
@@ -151,8 +151,7 @@ def build_parser():
     parser = argparse.ArgumentParser(prog="python -m dflow_tf.submission", description=__doc__.split("\n\n")[0])
     parser.add_argument("--benchmark", required=True, choices=sorted(BENCHMARKS))
     parser.add_argument("--out", required=True, help="output folder")
-    parser.add_argument("--manual_dir", help="manual download directory (default <data_dir>/downloads/manual)")
-    parser.add_argument("--data_dir", help="tfds data directory")
+    add_data_arguments(parser)
     parser.add_argument("--no_zip", action="store_true", help="KITTI: write the folder only")
     from dflow_tf.loading import add_model_arguments
     add_model_arguments(parser)
@@ -161,16 +160,16 @@ def build_parser():
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
+    return _submission_command(build_parser().parse_args(argv))
+
+
+@exit_on_input_error
+def _submission_command(args):
     from dflow_tf.loading import load_model_from_args, make_predictor
-    try:
-        model, description = load_model_from_args(args)
-        print(f"model: {description}", flush=True)
-        result = write_submission(make_predictor(model), model.num_frames, args.benchmark, args.out,
-                                  args.data_dir, args.manual_dir, not args.no_zip, not args.quiet)
-    except (FileNotFoundError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+    model, description = load_model_from_args(args)
+    print(f"model: {description}", flush=True)
+    result = write_submission(make_predictor(model), model.num_frames, args.benchmark, args.out,
+                              args.data_dir, args.manual_dir, not args.no_zip, not args.quiet)
     print(f"wrote {result['files']} flow files under {args.out}")
     if result["fallback"]:
         print(f"{result['fallback']} pairs had no previous frame: the centre frame was repeated (first-frame fallback)")

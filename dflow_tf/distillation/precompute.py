@@ -22,10 +22,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads: a
 
 import tensorflow as tf
 
+from dflow_tf.console import add_data_arguments, format_duration
 from dflow_tf.data import schema
 from dflow_tf.data.pipeline import make_dataset
 from dflow_tf.distillation.teachers import TeacherEnsemble
-from dflow_tf.training.progress import format_duration
 
 
 def annotated_examples(teachers, source, split, data_dir=None, manual_dir=None, batch_size=4):
@@ -82,8 +82,7 @@ def main(argv=None):
     parser.add_argument("--dataset", default="synthetic_flow", help="tfds_builders name[/config]")
     parser.add_argument("--split", default="train")
     parser.add_argument("--out", required=True, help="output folder (must not exist)")
-    parser.add_argument("--data_dir")
-    parser.add_argument("--manual_dir")
+    add_data_arguments(parser)
     parser.add_argument("--batch_size", type=int, default=4)
     parser.add_argument("--alpha1", type=float, default=0.01)
     parser.add_argument("--alpha2", type=float, default=0.5)

@@ -5,14 +5,8 @@ import time
 import numpy as np
 import tensorflow as tf
 
+from dflow_tf.console import format_duration
 from dflow_tf.io.visualize import flow_to_color
-
-
-def format_duration(seconds):
-    seconds = int(max(seconds, 0))
-    hours, rest = divmod(seconds, 3600)
-    minutes, seconds = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes:02d}:{seconds:02d}"
 
 
 class Progress:
