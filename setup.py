@@ -15,7 +15,7 @@ RUNTIME = [
 ]
 
 EXTRAS = {
-    "test": ["pytest>=8", "scipy>=1.11", "dill>=0.3"],
+    "test": ["pytest>=8", "scipy>=1.11", "dill>=0.3", "ruff==0.17.*"],
     "export": ["tf2onnx>=1.16", "onnxruntime>=1.18", "onnx>=1.16", "ai-edge-litert>=1.2"],
 }
 
@@ -27,7 +27,8 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
     packages=find_packages(include=["dflow_tf", "dflow_tf.*", "tfds_builders", "tfds_builders.*"]),
-    package_data={"tfds_builders": ["*/dummy_data/**/*", "*/*.txt", "*/*.tsv"], "dflow_tf": ["py.typed", "data/splits/*.txt"]},
+    package_data={"tfds_builders": ["*/dummy_data/**/*", "*/*.txt", "*/*.tsv"],
+                  "dflow_tf": ["py.typed", "data/splits/*.txt"]},
     include_package_data=True,
     install_requires=RUNTIME,
     extras_require=EXTRAS,

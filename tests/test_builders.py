@@ -15,6 +15,7 @@ from dflow_tf.io import FlowFileError, read_kitti_flow
 from tfds_builders.kitti_flow import kitti_flow
 from tfds_builders.synthetic_flow import synthetic_flow
 
+
 class KittiFlow2015Test(tfds.testing.DatasetBuilderTestCase):
     DATASET_CLASS = tfds_builders.KittiFlow
     BUILDER_CONFIG_NAMES_TO_TEST = ["2015"]

@@ -1,4 +1,4 @@
-"""Student transformations (METHOD.md section 3 (a)-(d)) against numpy / scipy / skimage references."""
+"""Student transformations (docs/method.md §3.2-§3.6) against numpy / scipy / skimage references."""
 import gin
 import numpy as np
 import pytest
@@ -9,8 +9,15 @@ from skimage.segmentation import slic
 from dflow_tf import ops
 from dflow_tf.distillation import transforms
 from dflow_tf.distillation.transforms import (
-    StudentTransforms, affine_transform, appearance, crop_window, noised_correspondences, random_affine,
-    sample_affine, superpixel_noise)
+    StudentTransforms,
+    affine_transform,
+    appearance,
+    crop_window,
+    noised_correspondences,
+    random_affine,
+    sample_affine,
+    superpixel_noise,
+)
 
 SEED = tf.constant([3, 7], tf.int32)
 
@@ -140,10 +147,9 @@ def test_affine_frames_and_flows_match_analytic_fields():
     flows = {"fw": np.stack([flow, flow])}
     explicit = [affine_parameters(1.2, 0.01, -1, 1, (2.5, -1.5)),
                 affine_parameters(1.05, -0.008, 1, -1, (0.0, 1.0))]
-    matrix = np.stack([m for m, _ in explicit])
-    translation = np.stack([t for _, t in explicit])
+    explicit_map = (np.stack([m for m, _ in explicit]), np.stack([t for _, t in explicit]))
     drawn = sample_affine(SEED, 2, (height, width))
-    for matrix, translation, via_seed in ((matrix, translation, False), (*[x.numpy() for x in drawn], True)):
+    for matrix, translation, via_seed in ((*explicit_map, False), (*[x.numpy() for x in drawn], True)):
         if via_seed:
             out_frames, out_flows, _, inside = random_affine(frames, flows, None, SEED)
         else:

@@ -5,8 +5,18 @@ import cv2
 import numpy as np
 import pytest
 
-from dflow_tf.io import (FlowFileError, read_flo, read_image, read_kitti_flow, read_mask, read_pfm,
-                         write_flo, write_image, write_kitti_flow, write_pfm)
+from dflow_tf.io import (
+    FlowFileError,
+    read_flo,
+    read_image,
+    read_kitti_flow,
+    read_mask,
+    read_pfm,
+    write_flo,
+    write_image,
+    write_kitti_flow,
+    write_pfm,
+)
 
 RNG = np.random.default_rng(0)
 

@@ -93,6 +93,7 @@ class CombinedSource:
     def builders(self):
         if self._builders is None:
             import tensorflow_datasets as tfds
+
             import tfds_builders  # noqa: F401  pylint: disable=import-outside-toplevel,unused-import
             self._builders = [tfds.builder(s, data_dir=self.data_dir) for s in self.sources]
             lengths = {s: b.info.features[schema.FRAMES].shape[0] for s, b in zip(self.sources, self._builders)}

@@ -1,5 +1,5 @@
 """Loss functions (pure TensorFlow): robust penalty and DDFlow normalisation, photometric, census,
-optional smoothness, supervised, and distillation (METHOD.md sections 2-4).
+optional smoothness, supervised, and distillation (docs/method.md §2-§4).
 
 Every loss returns a float scalar, the mean over the batch of per-image losses; flows are full resolution [B, H, W, 2],
 images [B, H, W, C], masks [B, H, W, 1]. Weights between terms are applied by the trainer.

@@ -4,6 +4,7 @@ import tensorflow as tf
 from dflow_tf.losses._directions import sum_over_directions
 from dflow_tf.losses.robust import masked_mean, robust_penalty
 from dflow_tf.ops import census_transform, soft_hamming_distance
+from dflow_tf.ops.census import CENSUS_PATCH_SIZE
 
 
 def _border_mask(image, border):
@@ -24,11 +25,11 @@ def _border_mask(image, border):
 
 
 def census_loss(image1, image2, flow_fw, flow_bw=None, occlusion_fw=None, occlusion_bw=None,
-                mask_fw=None, mask_bw=None, patch_size=7):
+                mask_fw=None, mask_bw=None, patch_size=CENSUS_PATCH_SIZE):
     """masked_mean(psi(hamming(census(I1), census(warp(I2, w_fw)))), (1 - O_fw) * M_fw * border)
     [+ the same for I2, I1, w_bw].
 
-    DDFlow's census term (METHOD.md section 2): census of the grey image x 255 over a
+    DDFlow's census term (docs/method.md §2.3): census of the grey image x 255 over a
     patch_size^2 neighbourhood (zero outside the image), soft Hamming distance, penalty psi, a
     border of (patch_size - 1) / 2 pixels masked (there the census sees the zero padding),
     normalised per image by 2 * (number of weighted pixels) and averaged over the batch; the backward term is

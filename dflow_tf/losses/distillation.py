@@ -13,7 +13,7 @@ def _check_pair(name_a, a, name_b, b, channels):
 
 
 def distillation_mask(student_occlusion, teacher_occlusion, extra=None):
-    """Pixels the student should learn from the teacher (METHOD.md section 3).
+    """Pixels the student should learn from the teacher (docs/method.md §3.7).
 
     M = clip(O_s - O_t, 0, 1): 1 where the student's pixel is occluded (O_s = 1) and the teacher
     is confident (O_t = 0); 0 elsewhere. With `extra` (e.g. 1 on superpixel-noised pixels, or a
@@ -43,7 +43,7 @@ def distillation_loss(student_flow_fw, teacher_flow_fw, mask_fw,
                       student_flow_bw=None, teacher_flow_bw=None, mask_bw=None):
     """0.5 * [masked_mean(psi(w_t,fw - w_s,fw), M_fw) + masked_mean(psi(w_t,bw - w_s,bw), M_bw)].
 
-    DDFlow's distillation term (METHOD.md section 3) with the section-2 normalisation: each
+    DDFlow's distillation term (docs/method.md §3.8) with the §2.1 normalisation: each
     direction sums psi over both flow components and the masked pixels of the batch, divided by
     2 * sum(M) + 1e-6. The result is the mean of the directions given: the forward term alone when
     the backward arguments are omitted (all three must be given together). The teacher flows are

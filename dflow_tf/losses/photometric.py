@@ -11,7 +11,7 @@ def photometric_loss(image1, image2, flow_fw, flow_bw=None, occlusion_fw=None, o
                      mask_fw=None, mask_bw=None):
     """masked_mean(psi(I1 - warp(I2, w_fw)), (1 - O_fw) * M_fw) [+ the same for I2, I1, w_bw].
 
-    DDFlow's photometric term (METHOD.md section 2): psi summed over the colour channels,
+    DDFlow's photometric term (docs/method.md §2.2): psi summed over the colour channels,
     normalised per image by 2 * (number of weighted pixels), averaged over the batch; the backward term is
     added (not averaged) when `flow_bw` is given. Pixels are masked only by occlusion and `mask_*`,
     not by the warp's in-frame mask, as in DDFlow: `forward_backward_occlusion` already marks

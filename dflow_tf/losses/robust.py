@@ -3,8 +3,12 @@ import tensorflow as tf
 
 from dflow_tf.ops._checks import check_channels, check_compatible, check_rank
 
+#: psi(x) = (|x| + PENALTY_EPSILON) ** PENALTY_EXPONENT, DDFlow's code (docs/method.md §2.1).
+PENALTY_EPSILON = 0.01
+PENALTY_EXPONENT = 0.4
 
-def robust_penalty(x, epsilon=0.01, q=0.4):
+
+def robust_penalty(x, epsilon=PENALTY_EPSILON, q=PENALTY_EXPONENT):
     """Elementwise robust penalty psi(x) = (|x| + epsilon)^q (DDFlow: epsilon 0.01, q 0.4).
 
     Note psi(0) = epsilon^q (about 0.158), not 0: a perfect match still costs this floor.
@@ -25,7 +29,7 @@ def masked_mean(values, mask):
     For each image b: sum(values_b * mask_b) / (2 * sum(mask_b) + 1e-6); the result is the mean of
     these over the batch. The numerator sums over pixels and channels; `mask` has one channel and
     is broadcast over the C channels of `values`, so sum(mask) counts masked pixels, not
-    pixel-channels. The constant 2 is DDFlow's on purpose (section 2 of METHOD.md): it keeps loss
+    pixel-channels. The constant 2 is DDFlow's on purpose (docs/method.md §2.1): it keeps loss
     scales comparable to the released models.
 
     Decision (docs/training.md): DDFlow pools all pixels of the batch into one ratio; we normalise

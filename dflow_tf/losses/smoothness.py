@@ -5,7 +5,7 @@ from dflow_tf.ops._checks import check_channels, check_compatible, check_rank
 
 
 def smoothness_loss(flow, image, edge_constant=10.0):
-    """Edge-aware first-order smoothness (ARFlow's form, a [choice] in METHOD.md section 2).
+    """Edge-aware first-order smoothness (ARFlow's form, a [choice]: docs/method.md §2.5).
 
     With forward differences along x and y, the image-edge weight
     w_x = exp(-edge_constant * mean_c |dI/dx|) (likewise w_y), and L1 flow gradients:

@@ -8,7 +8,7 @@ KINDS = ("robust", "epe")
 
 
 def supervised_loss(flow, gt, valid, kind="robust"):
-    """Loss of a predicted flow against ground truth on the valid pixels (METHOD.md section 4).
+    """Loss of a predicted flow against ground truth on the valid pixels (docs/method.md §4.1).
 
     kind="robust": masked_mean(psi(flow - gt), valid), i.e. sum of psi over valid pixels and both
       components / (2 * number of valid pixels + 1e-6) per image, averaged over the batch.

@@ -4,8 +4,11 @@ import tensorflow as tf
 
 from dflow_tf.ops._checks import check_compatible, check_rank
 
+#: Census neighbourhood size of DDFlow's census loss (docs/method.md §2.3).
+CENSUS_PATCH_SIZE = 7
 
-def census_transform(image, patch_size=7):
+
+def census_transform(image, patch_size=CENSUS_PATCH_SIZE):
     """Soft census transform of an image.
 
     The image is converted to grey (if it has 3 channels) and scaled by 255; for each of the

@@ -4,8 +4,12 @@ import tensorflow as tf
 from dflow_tf.ops._checks import check_channels, check_compatible, check_rank
 from dflow_tf.ops.warp import backward_warp
 
+#: Constants of the forward-backward check, DDFlow's and SelFlow's code (docs/method.md §2.4).
+OCCLUSION_ALPHA1 = 0.01
+OCCLUSION_ALPHA2 = 0.5  # the DDFlow paper text says 0.05 [unverified]
 
-def forward_backward_occlusion(flow_fw, flow_bw, alpha1=0.01, alpha2=0.5):
+
+def forward_backward_occlusion(flow_fw, flow_bw, alpha1=OCCLUSION_ALPHA1, alpha2=OCCLUSION_ALPHA2):
     """Marks pixels of frame 1 whose forward flow is not undone by the backward flow.
 
     With w_hat(p) = w_bw(p + w_fw(p)) (bilinear), p is occluded when

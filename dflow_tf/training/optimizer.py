@@ -1,4 +1,4 @@
-"""The optimiser of METHOD.md section 2: Adam with a learning rate halved every N updates."""
+"""The optimiser of docs/method.md §2.6: Adam with a learning rate halved every N updates."""
 import gin
 import keras
 

@@ -1,8 +1,9 @@
-"""The unsupervised teacher objective (METHOD.md section 2)."""
+"""The unsupervised teacher objective (docs/method.md §2)."""
 import gin
 import tensorflow as tf
 
 from dflow_tf import losses, ops
+from dflow_tf.ops.occlusion import OCCLUSION_ALPHA1, OCCLUSION_ALPHA2
 from dflow_tf.training.flows import pair_flows, training_frames
 
 LOSS_KINDS = ("photometric", "census")
@@ -18,7 +19,8 @@ class UnsupervisedTask:
     Args:
       loss: "photometric" or "census".
       occlusion: mask the loss with 1 - forward-backward occlusion.
-      alpha1, alpha2: occlusion-check constants (code 0.01 / 0.5; the paper text says 0.05).
+      alpha1, alpha2: occlusion-check constants (code 0.01 / 0.5; the paper text says 0.05;
+        docs/method.md §2.4).
       smoothness_weight: weight of the optional edge-aware smoothness term (0 = off, DDFlow).
       max_occlusion_fraction: an image whose estimated occluded fraction exceeds this bound is
         trained without occlusion mask (ops.reject_implausible_occlusion): the guard against the
@@ -27,8 +29,8 @@ class UnsupervisedTask:
         well-trained teachers are unaffected (docs/training.md).
     """
 
-    def __init__(self, loss="census", occlusion=True, alpha1=0.01, alpha2=0.5, smoothness_weight=0.0,
-                 max_occlusion_fraction=0.5):
+    def __init__(self, loss="census", occlusion=True, alpha1=OCCLUSION_ALPHA1, alpha2=OCCLUSION_ALPHA2,
+                 smoothness_weight=0.0, max_occlusion_fraction=0.5):
         if loss not in LOSS_KINDS:
             raise ValueError(f"UnsupervisedTask.loss must be one of {LOSS_KINDS}, got {loss!r}")
         self.loss_kind = loss

@@ -67,7 +67,7 @@ def example_seed(seed, split, index):
 
 # ------------------------------------------------------------------------------------ textures
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _photo(name):
     """(float32 RGB [H, W, 3] in [0, 1], whether the photo is grey) of a skimage.data image."""
     from skimage import data  # pylint: disable=import-outside-toplevel
