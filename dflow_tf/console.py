@@ -1,7 +1,9 @@
 """Shared pieces of the command-line tools (evaluate, predict, submission, precompute): data
 arguments, the one-line error exit, progress lines with a time estimate."""
 import functools
+import os
 import sys
+import tempfile
 import time
 
 
@@ -20,15 +22,54 @@ def add_data_arguments(parser):
                                              "(default <data_dir>/downloads/manual)")
 
 
+def add_model_arguments(parser):
+    """Adds --checkpoint, --arch and --model_param, the model options shared by the command lines
+    (read by `load_model_from_args`)."""
+    from dflow_tf.models.registry import architecture_names
+    parser.add_argument("--checkpoint", required=True,
+                        help="training stage folder, checkpoint prefix, import_tf1 folder, "
+                             "or 'zero' (zero-flow baseline)")
+    parser.add_argument("--arch", choices=architecture_names(),
+                        help="model architecture when no model.json is found next to the checkpoint")
+    parser.add_argument("--model_param", action="append", default=[], metavar="NAME=VALUE",
+                        help="model option, e.g. normalize_input=True (repeatable)")
+
+
+def load_model_from_args(args):
+    """dflow_tf.checkpoints.load_model(args.checkpoint, args.arch, args.model_param) -> (model,
+    description)."""
+    from dflow_tf.checkpoints import load_model, parse_model_params
+    return load_model(args.checkpoint, args.arch, parse_model_params(args.model_param))
+
+
+def check_output_path(path, argument="--out", folder=True):
+    """Checks, before any work and without creating anything, that the output folder `path`
+    (folder=True) or the output file `path` can be written: a probe file is created and removed
+    in its nearest existing folder. ValueError naming `argument` otherwise (an input error, so
+    the commands stop with one line)."""
+    target = os.path.abspath(path)
+    existing = target if folder else os.path.dirname(target)
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    try:
+        if not os.path.isdir(existing):
+            raise NotADirectoryError(20, "Not a directory", existing)
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as error:
+        raise ValueError(f"{argument} {path}: cannot write in {existing} ({error.strerror or error})") from None
+    return path
+
+
 def exit_on_input_error(command):
-    """Wraps a command body `command(args) -> exit status`: a FileNotFoundError or ValueError (a
-    bad file, shape or argument, named in the message) ends with one `error: ...` line on stderr
-    and status 1 instead of a traceback."""
+    """Wraps a command body `command(args) -> exit status`: an OSError (e.g. FileNotFoundError) or
+    ValueError (a bad file, shape or argument, named in the message) ends with one `error: ...`
+    line on stderr and status 1 instead of a traceback."""
     @functools.wraps(command)
     def run(args):
         try:
             return command(args)
-        except (FileNotFoundError, ValueError) as error:
+        except (OSError, ValueError) as error:
             print(f"error: {error}", file=sys.stderr)
             return 1
     return run

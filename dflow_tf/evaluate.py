@@ -4,7 +4,7 @@
     python -m dflow_tf.evaluate --checkpoint runs/selflow_sintel --pairs ../shared/flowdata/sintel
     python -m dflow_tf.evaluate --checkpoint zero --pairs ../shared/flowdata/chairs     # zero-flow baseline
 
-Prints the METHOD.md section 6 metrics (EPE over all valid / non-occluded / occluded pixels, the
+Prints the docs/method.md §5 metrics (EPE over all valid / non-occluded / occluded pixels, the
 Sintel speed bins, KITTI Fl), each as the mean of per-image values and pixel-pooled, writes them
 with per-image values to --out (JSON), and optionally error and flow pictures to --error_images.
 """
@@ -19,7 +19,14 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads: a
 import numpy as np
 
 from dflow_tf import io as flow_io
-from dflow_tf.console import CountProgress, add_data_arguments, exit_on_input_error
+from dflow_tf.console import (
+    CountProgress,
+    add_data_arguments,
+    add_model_arguments,
+    check_output_path,
+    exit_on_input_error,
+    load_model_from_args,
+)
 from dflow_tf.metrics import FlowMetrics
 
 IMAGE_EXTENSIONS = (".png", ".ppm", ".jpg", ".jpeg", ".bmp")
@@ -48,13 +55,14 @@ def read_pair_folder(folder):
     "has_previous": bool, "flow": float32 [H, W, 2], "valid": bool [H, W], "occluded": bool
     [H, W] or None}.
     """
-    for prev_stem, first_stem, second_stem, flow_stem in PAIR_LAYOUTS:
-        first = _find(folder, first_stem, IMAGE_EXTENSIONS)
-        second = _find(folder, second_stem, IMAGE_EXTENSIONS)
+    for layout in PAIR_LAYOUTS:
+        first = _find(folder, layout[1], IMAGE_EXTENSIONS)
+        second = _find(folder, layout[2], IMAGE_EXTENSIONS)
         if first and second:
             break
     else:
         return None
+    prev_stem, _, _, flow_stem = layout
     flo = _find(folder, flow_stem, (".flo",))
     kitti = os.path.join(folder, flow_stem + ".png")
     if flo:
@@ -189,7 +197,7 @@ def write_error_images(directory, sample_id, flow, gt, valid, max_error=5.0):
 
 
 def evaluate_samples(predict, samples, total=None, max_examples=None, error_images=None, progress=True):
-    """Runs `predict` (frames -> flow, see dflow_tf.loading.make_predictor) over samples.
+    """Runs `predict` (frames -> flow, see dflow_tf.inference.make_predictor) over samples.
 
     Returns (FlowMetrics().result(), [per-image dict with "id" and image_metrics]).
     """
@@ -252,7 +260,6 @@ def build_parser():
     source.add_argument("--dataset", help="tfds_builders NAME/CONFIG, e.g. kitti_flow/2015, sintel/final")
     source.add_argument("--pairs", help="folder of pair folders with ground truth (docs/evaluation.md)")
     parser.add_argument("--split", default="train", help="split of --dataset (default train)")
-    from dflow_tf.loading import add_model_arguments
     add_model_arguments(parser)
     parser.add_argument("--out", help="write metrics and per-image values to this JSON file")
     parser.add_argument("--error_images", metavar="DIR", help="write error / flow / gt pictures here")
@@ -268,7 +275,10 @@ def main(argv=None):
 
 @exit_on_input_error
 def _evaluate_command(args):
-    from dflow_tf.loading import load_model_from_args, make_predictor
+    from dflow_tf.inference import make_predictor
+    for path, argument, folder in ((args.out, "--out", False), (args.error_images, "--error_images", True)):
+        if path:
+            check_output_path(path, argument, folder=folder)
     model, description = load_model_from_args(args)
     if args.pairs:
         total, samples = pair_samples(args.pairs, model.num_frames)

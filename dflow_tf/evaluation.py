@@ -8,6 +8,14 @@ from dflow_tf.data.frame_windows import model_window
 from dflow_tf.inference import predict_tensor
 from dflow_tf.metrics import FlowMetrics
 
+#: The metrics of the training logs and the experiments' results table.
+SUMMARY_KEYS = ("epe_all/pixel_pooled", "epe_noc/pixel_pooled", "epe_occ/pixel_pooled", "fl_all/pixel_pooled")
+
+
+def summary_line(metrics):
+    """'epe_all/pixel_pooled=1.234, ...' for the SUMMARY_KEYS present in `metrics`."""
+    return ", ".join(f"{k}={metrics[k]:.3f}" for k in SUMMARY_KEYS if k in metrics)
+
 
 def evaluate_model(model, dataset, max_batches=None, progress=None):
     """Runs `model` over `dataset` and returns FlowMetrics().result() (per-image and pooled keys).
@@ -26,10 +34,7 @@ def evaluate_model(model, dataset, max_batches=None, progress=None):
     for n, batch in enumerate(dataset):
         if max_batches is not None and n >= max_batches:
             break
-        frames = tf.convert_to_tensor(batch["frames"])
-        if frames.dtype == tf.uint8:
-            frames = tf.cast(frames, tf.float32) / 255.0
-        flow = predict(model_window(frames, model.num_frames)).numpy()
+        flow = predict(model_window(batch["frames"], model.num_frames)).numpy()
         has_flow = np.asarray(batch["has_flow"]).astype(bool)
         if not has_flow.any():
             continue

@@ -8,41 +8,33 @@ reads the TF1 checkpoint (prefix PATH/model: model.index + model.data-*), maps
     estimator_level_{6..2}/conv{1..6}/{weights,biases}
     context_network/dilated_conv{1..7}/{weights,biases}
 
-onto TwoFramePWC (ddflow) or ThreeFramePWC (selflow) kernels (both HWIO) and biases, and writes
+onto TwoFramePWC (ddflow) or ThreeFramePWC (selflow; the names of dflow_tf.models.registry)
+kernels (both HWIO) and biases, and writes
 
     DIR/ckpt.index, DIR/ckpt.data-*   a tf.train.Checkpoint(model=...) of the Keras model
     DIR/model.json                    {"arch", "class", "config", "source"}
 
 Every checkpoint variable must map and every model variable must be filled, with equal shapes;
 otherwise CheckpointMismatchError names the offending variables. The TF1 global step (`Variable`) is the
-only variable ignored. `load_imported(DIR)` rebuilds the model from DIR.
+only variable ignored. `dflow_tf.checkpoints.load_model(DIR)` rebuilds the model from DIR.
 See docs/models.md for what parity with the TF1 graph to expect.
 """
 import argparse
-import json
 import os
 import sys
 
 import numpy as np
 import tensorflow as tf
 
-from dflow_tf.models import ThreeFramePWC, TwoFramePWC
+from dflow_tf.checkpoints import IMPORTED_PREFIX, save_model_description
+from dflow_tf.console import check_output_path, exit_on_input_error
+from dflow_tf.models.registry import TF1_NAMES, get_model
 
-ARCHS = {"ddflow": TwoFramePWC, "selflow": ThreeFramePWC}
 IGNORED = frozenset({"Variable"})  # TF1 global step
-CHECKPOINT_NAME = "ckpt"
-CONFIG_NAME = "model.json"
 
 
 class CheckpointMismatchError(ValueError):
     """The TF1 checkpoint does not match the model (names / shapes listed in the message)."""
-
-
-def build_model(arch, normalize_input=False):
-    """A fresh model of `arch` ("ddflow" or "selflow") with the TF1 defaults."""
-    if arch not in ARCHS:
-        raise ValueError(f"unknown arch {arch!r}, expected one of {sorted(ARCHS)}")
-    return ARCHS[arch](normalize_input=normalize_input)
 
 
 def tf1_variable_map(model):
@@ -67,6 +59,9 @@ def tf1_variable_map(model):
 
 def read_tf1_checkpoint(path):
     """{name: numpy array} of a TF1 checkpoint prefix, without the ignored variables."""
+    if not tf.io.gfile.exists(path + ".index"):
+        raise FileNotFoundError(f"{path}.index: no TF1 checkpoint here (give the prefix, e.g. "
+                                f"models/KITTI/census_occlusion for census_occlusion.index)")
     reader = tf.train.load_checkpoint(path)
     names = sorted(reader.get_variable_to_shape_map())
     return {name: reader.get_tensor(name) for name in names if name not in IGNORED}
@@ -96,46 +91,37 @@ def assign_tf1_weights(model, weights):
 
 
 def import_checkpoint(path, arch, normalize_input=False):
-    """Builds the `arch` model and loads the TF1 checkpoint at prefix `path` into it."""
-    return assign_tf1_weights(build_model(arch, normalize_input), read_tf1_checkpoint(path))
+    """Builds the `arch` model ("ddflow" or "selflow", with the TF1 defaults) and loads the TF1
+    checkpoint at prefix `path` into it."""
+    if arch not in TF1_NAMES:
+        raise ValueError(f"unknown TF1 architecture {arch!r}; expected one of {sorted(TF1_NAMES)}")
+    return assign_tf1_weights(get_model(arch, normalize_input=normalize_input), read_tf1_checkpoint(path))
 
 
 def save_imported(model, arch, out_dir, source=""):
-    """Writes DIR/ckpt* (tf.train.Checkpoint(model=model)) and DIR/model.json."""
+    """Writes DIR/ckpt* (tf.train.Checkpoint(model=model)) and DIR/model.json (with the TF1 `arch`
+    and the `source` checkpoint); dflow_tf.checkpoints.load_model(DIR) reads them back."""
     os.makedirs(out_dir, exist_ok=True)
-    prefix = tf.train.Checkpoint(model=model).write(os.path.join(out_dir, CHECKPOINT_NAME))
-    meta = {"arch": arch, "class": type(model).__name__, "config": model.get_config(),
-            "source": str(source)}
-    with open(os.path.join(out_dir, CONFIG_NAME), "w", encoding="utf-8") as f:
-        json.dump(meta, f, indent=2)
+    prefix = tf.train.Checkpoint(model=model).write(os.path.join(out_dir, IMPORTED_PREFIX))
+    save_model_description(model, out_dir, arch=arch, source=str(source))
     return prefix
-
-
-def load_imported(out_dir):
-    """Rebuilds the model written by save_imported / the command line from `out_dir`."""
-    with open(os.path.join(out_dir, CONFIG_NAME), encoding="utf-8") as f:
-        meta = json.load(f)
-    classes = {cls.__name__: cls for cls in ARCHS.values()}
-    model = classes[meta["class"]].from_config(meta["config"])
-    status = tf.train.Checkpoint(model=model).read(os.path.join(out_dir, CHECKPOINT_NAME))
-    status.assert_existing_objects_matched().expect_partial()
-    return model
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m dflow_tf.import_tf1", description=__doc__.split("\n\n")[0])
     parser.add_argument("--checkpoint", required=True, help="TF1 checkpoint prefix, e.g. models/KITTI/census_occlusion")
-    parser.add_argument("--arch", required=True, choices=sorted(ARCHS))
+    parser.add_argument("--arch", required=True, choices=sorted(TF1_NAMES))
     parser.add_argument("--out", required=True, help="output directory")
     parser.add_argument("--normalize_input", action="store_true",
                         help="the model normalises each input image per channel (SelFlow's Sintel "
                              "fine-tuned release); recorded in the config")
-    args = parser.parse_args(argv)
-    try:
-        model = import_checkpoint(args.checkpoint, args.arch, args.normalize_input)
-    except CheckpointMismatchError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+    return _import_command(parser.parse_args(argv))
+
+
+@exit_on_input_error
+def _import_command(args):
+    check_output_path(args.out)
+    model = import_checkpoint(args.checkpoint, args.arch, args.normalize_input)
     prefix = save_imported(model, args.arch, args.out, source=args.checkpoint)
     print(f"imported {len(model.weights)} variables ({model.count_params():,} parameters) "
           f"from {args.checkpoint} -> {prefix}")

@@ -6,7 +6,7 @@ from dflow_tf import ops as flow_ops
 
 
 def _frames_to_array(frames, num_frames):
-    """Validates `frames` and returns (float32 [B, F, H, W, 3] in [0, 1], batched)."""
+    """Validates `frames` and returns ([B, F, H, W, 3] uint8 or float32 in [0, 1], batched)."""
     if isinstance(frames, (str, bytes)) or not hasattr(frames, "__len__"):
         raise ValueError(f"frames must be a sequence of {num_frames} images, got {type(frames).__name__}")
     if len(frames) != num_frames:
@@ -21,14 +21,12 @@ def _frames_to_array(frames, num_frames):
             raise ValueError(f"frames differ in dtype: frame 0 is {arrays[0].dtype}, frame {i} is {a.dtype}")
     dtype = arrays[0].dtype
     stacked = np.stack(arrays, axis=-4)  # [(B,) F, H, W, 3]
-    if dtype == np.uint8:
-        stacked = stacked.astype(np.float32) / 255.0
-    elif np.issubdtype(dtype, np.floating):
+    if np.issubdtype(dtype, np.floating):
         stacked = stacked.astype(np.float32)
         if stacked.size and (np.nanmin(stacked) < -1e-3 or np.nanmax(stacked) > 1.0 + 1e-3):
             raise ValueError(f"float frames must lie in [0, 1], got values in "
                              f"[{np.nanmin(stacked):.4g}, {np.nanmax(stacked):.4g}]")
-    else:
+    elif dtype != np.uint8:
         raise ValueError(f"frames must be uint8 (0..255) or float (0..1), got {dtype}")
     batched = arrays[0].ndim == 4
     if not batched:
@@ -39,34 +37,72 @@ def _frames_to_array(frames, num_frames):
 
 
 def padded_size(height, width, multiple):
-    """The smallest (H', W') >= (height, width) with both multiples of `multiple`."""
-    return (-(-height // multiple) * multiple, -(-width // multiple) * multiple)
+    """The smallest (H', W') >= (height, width) with both multiples of `multiple` (ints or tensors;
+    no floor division of negative numbers, which ONNX's integer Div would truncate)."""
+    return ((height + multiple - 1) // multiple * multiple, (width + multiple - 1) // multiple * multiple)
+
+
+def to_unit_range(frames):
+    """uint8 frames (0..255) -> float32 in [0, 1]; float frames -> float32 unchanged."""
+    frames = tf.convert_to_tensor(frames)
+    if frames.dtype == tf.uint8:
+        return tf.cast(frames, tf.float32) / 255.0
+    return tf.cast(frames, tf.float32)
 
 
 def predict_tensor(model, frames):
-    """Graph-friendly core of predict_flow (wrap in tf.function, jit_compile allowed).
+    """The inference of every entry point (predict_flow, make_predictor, evaluation, the exported
+    serving signature): frames in, the flow of the model's pair at input resolution out.
+
+    Frames are scaled to [0, 1] (uint8 / 255), bilinearly resized up to the next multiple of
+    `model.size_multiple`, run through the model, and the flow is resized back with u scaled by
+    W / W' and v by H / H' (see predict_flow). With static H, W the resize is skipped where the
+    size already is a multiple; with dynamic H, W the padded size is computed in the graph and the
+    resize always runs (at a multiple it is the identity: half-pixel bilinear resampling to the
+    same size reads every pixel exactly). Wrap in tf.function (jit_compile allowed for static sizes).
 
     Args:
       model: TwoFramePWC / ThreeFramePWC (anything with `num_frames`, `size_multiple` and the
-        same call convention).
-      frames: float32 [B, F, H, W, 3] in [0, 1], any H, W (static).
+        output contract of docs/models.md: model(frames)["flow"]).
+      frames: [B, F, H, W, 3], uint8 in 0..255 or float in [0, 1]; H, W static or dynamic.
 
     Returns:
       float32 [B, H, W, 2]: the flow frame 1 -> frame 2 (two frames) or centre -> next (three
       frames), in pixels of the input resolution.
     """
-    height, width = int(frames.shape[2]), int(frames.shape[3])
-    run_h, run_w = padded_size(height, width, getattr(model, "size_multiple", 64))
-    if (run_h, run_w) != (height, width):
-        batch = tf.shape(frames)[0]
-        images = tf.reshape(frames, tf.concat([[-1], tf.shape(frames)[2:]], 0))
-        images = tf.image.resize(images, (run_h, run_w), method="bilinear")
-        frames = tf.reshape(images, tf.stack([batch, frames.shape[1], run_h, run_w, 3]))
-    outputs = model(frames)
-    flow = outputs["forward"]["flow"] if "forward" in outputs else outputs["flow"]
-    if (run_h, run_w) != (height, width):
-        flow = flow_ops.resize_flow(flow, (height, width))
-    return flow
+    frames = to_unit_range(frames)
+    multiple = getattr(model, "size_multiple", 64)
+    static = frames.shape[2:4].is_fully_defined()
+    if static:
+        height, width = int(frames.shape[2]), int(frames.shape[3])
+    else:
+        shape = tf.shape(frames)
+        height, width = shape[2], shape[3]
+    run_h, run_w = padded_size(height, width, multiple)
+    if static and (run_h, run_w) == (height, width):
+        return model(frames)["flow"]
+    run_size = (run_h, run_w) if static else tf.stack([run_h, run_w])
+    batch = tf.shape(frames)[0]
+    images = tf.reshape(frames, tf.stack([-1, height, width, 3]))
+    images = tf.image.resize(images, run_size, method="bilinear")
+    frames = tf.reshape(images, tf.stack([batch, model.num_frames, run_h, run_w, 3]))
+    flow = model(frames)["flow"]
+    return flow_ops.resize_flow(flow, (height, width) if static else tf.stack([height, width]))
+
+
+def make_predictor(model):
+    """fn(frames) -> flow: frames [F, H, W, 3] (F = model.num_frames, any H, W; uint8 0..255 or
+    float 0..1) -> numpy float32 [H, W, 2], the flow of the model's pair (predict_tensor). One
+    graph per frame size (static sizes let the resize be skipped at multiples of 64)."""
+    run = tf.function(lambda frames: predict_tensor(model, frames))
+
+    def predict(frames):
+        frames = np.asarray(frames)
+        if frames.ndim != 4 or frames.shape[0] != model.num_frames or frames.shape[-1] != 3:
+            raise ValueError(f"expected {model.num_frames} frames [F, H, W, 3], got shape {frames.shape}")
+        return run(tf.convert_to_tensor(frames[None]))[0].numpy()
+
+    return predict
 
 
 def predict_flow(model, frames):

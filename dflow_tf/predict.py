@@ -21,7 +21,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads: a
 import numpy as np
 
 from dflow_tf import io as flow_io
-from dflow_tf.console import CountProgress, exit_on_input_error
+from dflow_tf.console import (
+    CountProgress,
+    add_model_arguments,
+    check_output_path,
+    exit_on_input_error,
+    load_model_from_args,
+)
 from dflow_tf.data.frame_windows import sequence_window
 
 IMAGE_EXTENSIONS = (".png", ".ppm", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
@@ -86,7 +92,7 @@ def open_sequence(inputs):
 def predict_sequence(predict, num_frames, frames):
     """Yields (name of frame t, flow t -> t+1 [H, W, 2]) for a stream of (name, frame).
 
-    predict: frames [num_frames, H, W, 3] -> flow (dflow_tf.loading.make_predictor).
+    predict: frames [num_frames, H, W, 3] -> flow (dflow_tf.inference.make_predictor).
     """
     window = []  # the last up to 3 (index, name, frame)
     for index, (name, frame) in enumerate(frames):
@@ -124,7 +130,6 @@ def build_parser():
                         help="flo (float32) or kitti_png (16-bit, 1/64 px, |flow| < 512)")
     parser.add_argument("--color", action="store_true", help="also write colour pictures <name>_color.png")
     parser.add_argument("--max_flow", type=float, help="flow speed of full colour saturation (default: per picture)")
-    from dflow_tf.loading import add_model_arguments
     add_model_arguments(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress line")
     return parser
@@ -136,8 +141,9 @@ def main(argv=None):
 
 @exit_on_input_error
 def _predict_command(args):
-    from dflow_tf.loading import load_model_from_args, make_predictor
+    from dflow_tf.inference import make_predictor
     count, frames = open_sequence(args.input)
+    check_output_path(args.out)
     model, description = load_model_from_args(args)
     os.makedirs(args.out, exist_ok=True)
     print(f"model: {description}", flush=True)

@@ -31,7 +31,14 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads: a
 import numpy as np
 
 from dflow_tf import io as flow_io
-from dflow_tf.console import CountProgress, add_data_arguments, exit_on_input_error
+from dflow_tf.console import (
+    CountProgress,
+    add_data_arguments,
+    add_model_arguments,
+    check_output_path,
+    exit_on_input_error,
+    load_model_from_args,
+)
 
 BENCHMARKS = {
     "kitti2015": {"sources": {"flow": "kitti_flow/2015"}, "camera": "kitti2015/testing/image_2"},
@@ -114,7 +121,7 @@ def test_pairs(source, data_dir=None, manual_dir=None):
 
 def write_submission(predict, model_frames, benchmark, out_dir, data_dir=None, manual_dir=None,
                      make_zip=True, progress=True):
-    """Runs `predict` (dflow_tf.loading.make_predictor) over the benchmark's test split(s) and
+    """Runs `predict` (dflow_tf.inference.make_predictor) over the benchmark's test split(s) and
     writes the layout of the module docstring. Returns {"files": n, "fallback": n, "zip": path}."""
     if benchmark not in BENCHMARKS:
         raise ValueError(f"unknown benchmark {benchmark!r}; expected one of {sorted(BENCHMARKS)}")
@@ -153,7 +160,6 @@ def build_parser():
     parser.add_argument("--out", required=True, help="output folder")
     add_data_arguments(parser)
     parser.add_argument("--no_zip", action="store_true", help="KITTI: write the folder only")
-    from dflow_tf.loading import add_model_arguments
     add_model_arguments(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress line")
     return parser
@@ -165,7 +171,8 @@ def main(argv=None):
 
 @exit_on_input_error
 def _submission_command(args):
-    from dflow_tf.loading import load_model_from_args, make_predictor
+    from dflow_tf.inference import make_predictor
+    check_output_path(args.out)
     model, description = load_model_from_args(args)
     print(f"model: {description}", flush=True)
     result = write_submission(make_predictor(model), model.num_frames, args.benchmark, args.out,

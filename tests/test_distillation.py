@@ -4,12 +4,13 @@ import pytest
 import tensorflow as tf
 
 from dflow_tf import ops
+from dflow_tf.checkpoints import save_model_description
 from dflow_tf.data.pipeline import make_dataset
 from dflow_tf.distillation.precompute import precompute_teacher_targets
 from dflow_tf.distillation.task import DistillationTask
 from dflow_tf.distillation.teachers import TeacherEnsemble
 from dflow_tf.models import ThreeFramePWC, TwoFramePWC
-from dflow_tf.training.trainer import build_model, save_model_config
+from dflow_tf.training.trainer import build_model
 from dflow_tf.training.unsupervised import UnsupervisedTask
 
 
@@ -18,7 +19,7 @@ def _save_teacher(directory, model_class, seed):
     model = model_class(num_levels=4)
     build_model(model)
     # Random small last layers so that teachers predict distinct, non-zero flows.
-    save_model_config(model, str(directory))
+    save_model_description(model, str(directory))
     tf.train.CheckpointManager(tf.train.Checkpoint(model=model), str(directory / "checkpoints"), 1).save()
     return model
 
@@ -54,8 +55,8 @@ def test_mixed_ensemble_uses_five_frame_windows_and_the_centre_pair(teacher_dirs
     frames = tf.random.stateless_uniform([1, 5, 32, 48, 3], seed=[3, 4])
     targets = ensemble.annotate(frames)
     two = models["a"].bidirectional(frames[:, 2:4])
-    three_fw = models["c"](frames[:, 1:4])["forward"]["flow"]    # centre 2 -> 3
-    three_bw = models["c"](frames[:, 2:5])["backward"]["flow"]   # centre 3 -> 2
+    three_fw = models["c"].bidirectional(frames[:, 1:4])["forward"]["flow"]    # centre 2 -> 3
+    three_bw = models["c"].bidirectional(frames[:, 2:5])["backward"]["flow"]   # centre 3 -> 2
     np.testing.assert_allclose(targets["flow_fw"], (two["forward"]["flow"] + three_fw) / 2, atol=1e-5)
     np.testing.assert_allclose(targets["flow_bw"], (two["backward"]["flow"] + three_bw) / 2, atol=1e-5)
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from dflow_tf import evaluate, io as flow_io, loading
+from dflow_tf import checkpoints, evaluate, io as flow_io
 from dflow_tf.inference import predict_flow
 from dflow_tf.metrics import FlowMetrics
 from dflow_tf.models import ThreeFramePWC, TwoFramePWC
@@ -174,31 +174,28 @@ def test_dataset_split_with_a_tiny_model_matches_metrics_of_predict_flow(tmp_pat
         assert saved["metrics"][key] == pytest.approx(expected[key], rel=1e-4, abs=1e-5)
 
 
-def test_model_architecture_from_config_gin_and_arch(tmp_path):
-    model = ThreeFramePWC(num_levels=3)
+def test_model_architecture_from_model_json_and_arch(tmp_path):
+    model = ThreeFramePWC(num_levels=3, normalize_input=True)
     stage = tmp_path / "exp" / "stage_b"
     (stage / "checkpoints").mkdir(parents=True)
     manager = tf.train.CheckpointManager(tf.train.Checkpoint(model=model), str(stage / "checkpoints"), 2)
     manager.save(checkpoint_number=7)
-    (tmp_path / "exp" / "config.gin").write_text(
-        "train_stage.model_fn = @TwoFramePWC\nstage_b/train_stage.model_fn = @ThreeFramePWC\n"
-        "ThreeFramePWC.num_levels = 3\nstage_b/ThreeFramePWC.normalize_input = True\n"
-        "stage_a/ThreeFramePWC.search_range = 2\nUnknownTask.x = 1\n"
-        "stage_a/train_stage.task = @UnknownTask()\nrun_experiment.stages = [\n    'stage_a',\n]\n")
-    loaded, description = loading.load_model(str(stage / "checkpoints" / "ckpt-7"))
+    checkpoints.save_model_description(model, str(stage))  # as every training stage does
+    loaded, description = checkpoints.load_model(str(stage / "checkpoints" / "ckpt-7"))
     assert isinstance(loaded, ThreeFramePWC) and loaded.num_levels == 3 and loaded.normalize_input
-    assert loaded.search_range == 4 and "config.gin" in description
+    assert loaded.search_range == 4 and "model.json" in description
     for a, b in zip(model.weights, loaded.weights):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
     # --model_param overrides an option; --arch alone works without any stored description
-    loaded, _ = loading.load_model(str(stage), model_params=loading.parse_model_params(["normalize_input=False"]))
+    loaded, _ = checkpoints.load_model(str(stage), model_params=checkpoints.parse_model_params(
+        ["normalize_input=False"]))
     assert not loaded.normalize_input
-    (tmp_path / "exp" / "config.gin").unlink()
+    (stage / "model.json").unlink()
     with pytest.raises(ValueError, match="--arch"):
-        loading.load_model(str(stage))
-    loaded, _ = loading.load_model(str(stage), arch="three_frame", model_params={"num_levels": 3})
+        checkpoints.load_model(str(stage))
+    loaded, _ = checkpoints.load_model(str(stage), arch="three_frame", model_params={"num_levels": 3})
     assert loaded.num_levels == 3
     with pytest.raises(FileNotFoundError):
-        loading.load_model(str(tmp_path / "nothing"), arch="two_frame")
+        checkpoints.load_model(str(tmp_path / "nothing"), arch="two_frame")
     assert evaluate.main(["--checkpoint", str(tmp_path / "nothing"), "--pairs", str(tmp_path), "--arch",
                           "two_frame"]) == 1

@@ -250,6 +250,13 @@ def test_tftrt_without_tensorrt_exits_with_the_onnx_route(trained, tmp_path):
     assert not (tmp_path / "trt").exists()
 
 
+@pytest.mark.parametrize("fmt, out", [("saved_model", "/proc/nope"), ("onnx", "/proc/nope.onnx")])
+def test_cli_unwritable_output_fails_with_one_message(trained, fmt, out, capsys):
+    assert cli.main(["--checkpoint", trained[1], "--format", fmt, "--out", out]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"error: --out {out}: cannot write in /proc"), err
+
+
 def test_cli_wrong_arch_fails_with_a_message(trained, tmp_path, capsys):
     status = cli.main(["--checkpoint", trained[1], "--format", "saved_model", "--arch", "three_frame",
                        "--out", str(tmp_path / "out")])

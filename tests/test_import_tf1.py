@@ -13,6 +13,8 @@ import pytest
 import tensorflow as tf
 
 from dflow_tf import import_tf1
+from dflow_tf.checkpoints import load_model
+from dflow_tf.models import get_model
 from dflow_tf.ops import backward_warp, resize_flow
 
 RELEASED = [("ddflow_kitti_census_occlusion", "ddflow", 4_273_628),
@@ -38,7 +40,7 @@ def _write_tf1_checkpoint(prefix, shapes, seed=0):
 
 
 def _own_names(arch):
-    model = import_tf1.build_model(arch)
+    model = get_model(arch)
     shapes = {name: tuple(v.shape) for name, v in import_tf1.tf1_variable_map(model).items()}
     shapes["Variable"] = ()
     return shapes
@@ -56,7 +58,7 @@ def _check_import(tmp_path, shapes, arch, params):
     assert import_tf1.main(["--checkpoint", prefix, "--arch", arch, "--out", str(out)]) == 0
     meta = json.loads((out / "model.json").read_text())
     assert meta["arch"] == arch and meta["source"] == prefix
-    model = import_tf1.load_imported(str(out))
+    model, _ = load_model(str(out))
     assert model.count_params() == params
     # Every TF1 variable except the global step lands somewhere, and nothing is left over.
     mapping = import_tf1.tf1_variable_map(model)
@@ -197,10 +199,10 @@ def test_imported_model_matches_tf1_reference(tmp_path, arch):
     weights = {k: tf.constant(v) for k, v in weights.items() if k != "Variable"}
     model = import_tf1.import_checkpoint(prefix, arch)
     images = _images(model.num_frames, seed=6)
-    out = model(tf.transpose(images, [1, 0, 2, 3, 4]))  # [1, frames, 64, 64, 3]
+    out = model.bidirectional(tf.transpose(images, [1, 0, 2, 3, 4]))  # [1, frames, 64, 64, 3]
     if arch == "ddflow":
         expected = {"forward": _ddflow_reference(weights, images[0], images[1])}
-        out = {"forward": out["flow"]}
+        out = {"forward": out["forward"]["flow"]}
     else:
         fw, bw = _selflow_reference(weights, images[0], images[1], images[2])
         expected = {"forward": fw, "backward": bw}

@@ -1,12 +1,11 @@
 """Flow networks (dflow_tf.models) and predict_flow (dflow_tf.inference)."""
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-import keras
 
 from dflow_tf import predict_flow
-from dflow_tf.models import (Conv, ContextNetwork, FeaturePyramid, FlowEstimator, ThreeFramePWC,
-                             TwoFramePWC)
+from dflow_tf.models import ContextNetwork, Conv, FeaturePyramid, FlowEstimator, ThreeFramePWC, TwoFramePWC
 
 LEVEL_KEYS = [f"flow_level{level}" for level in (6, 5, 4, 3, 2)]
 
@@ -43,7 +42,7 @@ def test_parameter_counts(two_frame, three_frame):
 
 
 def test_estimator_and_context_input_widths(two_frame, three_frame):
-    # METHOD.md section 1: first-conv inputs per level 6..2 and context inputs.
+    # docs/method.md §1.5-§1.6: first-conv inputs per level 6..2 and context inputs.
     assert [e.conv1.kernel.shape[2] for e in two_frame.estimators] == [275, 211, 179, 147, 115]
     assert [e.conv1.kernel.shape[2] for e in three_frame.estimators] == [358, 294, 262, 230, 198]
     assert two_frame.context_network.dilated_conv1.kernel.shape[2] == 34
@@ -69,8 +68,10 @@ def test_output_dict_shapes(two_frame, three_frame):
     assert out["flow_refined"].shape == (2, 16, 32, 2)
     for level in (6, 5, 4, 3, 2):
         assert out[f"flow_level{level}"].shape == (2, 64 >> level, 128 >> level, 2)
-    out3 = three_frame(_frames(3, 128, 64))
+    frames3 = _frames(3, 128, 64)
+    out3 = three_frame.bidirectional(frames3)
     assert sorted(out3) == ["backward", "forward"]
+    assert _max_diff(three_frame(frames3), out3["forward"]) == 0.0  # the call is the forward flow
     for direction in out3.values():
         assert direction["flow"].shape == (2, 128, 64, 2)
         assert direction["flow_level6"].shape == (2, 2, 1, 2)
@@ -95,11 +96,11 @@ def test_three_frame_time_reversal_swaps_directions(three_frame):
     # Forward input [cv_fw, cv_bw, f_t, flow_fw, -flow_bw], backward the mirror image, with the
     # same weights: reversing (t-1, t, t+1) must exchange the two outputs exactly.
     frames = _frames(3, seed=3)
-    out = three_frame(frames)
-    rev = three_frame(frames[:, ::-1])
+    out = three_frame.bidirectional(frames)
+    rev = three_frame.bidirectional(frames[:, ::-1])
     assert _max_diff(out["forward"], rev["backward"]) < 1e-5
     assert _max_diff(out["backward"], rev["forward"]) < 1e-5
-    assert _max_diff(three_frame.bidirectional(frames), out) == 0.0
+    assert _max_diff(three_frame(frames), out["forward"]) == 0.0
 
 
 def test_full_resolution_flow_is_upsampled_refined_level_2(two_frame):
@@ -270,7 +271,7 @@ def test_predict_flow_real_models_odd_sizes(two_frame, three_frame):
     flow3 = predict_flow(three_frame, frames)
     assert flow3.shape == (70, 100, 2)
     resized = tf.image.resize(np.stack(frames).astype(np.float32) / 255.0, (128, 128))
-    expected = three_frame(resized[tf.newaxis])["forward"]["flow"]
+    expected = three_frame(resized[tf.newaxis])["flow"]
     expected = tf.image.resize(expected, (70, 100)) * [100 / 128, 70 / 128]
     np.testing.assert_allclose(flow3, expected[0], atol=1e-4)
 

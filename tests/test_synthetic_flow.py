@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from dflow_tf.data import schema
+from dflow_tf.data import frame_windows, schema
 from tfds_builders.synthetic_flow import render, synthetic_flow
 
 SPEC = render.SceneSpec(height=96, width=128, max_translation=4.0)
@@ -108,7 +108,7 @@ def test_builder_examples_are_reproducible_and_consistent():
     first = list(builder._generate_examples("train", 2))  # pylint: disable=protected-access
     second = list(builder._generate_examples("train", 2))  # pylint: disable=protected-access
     other = list(builder._generate_examples("validation", 1))  # pylint: disable=protected-access
-    ref = schema.reference_index(config.num_frames)
+    ref = frame_windows.reference_index(config.num_frames)
     for (key1, ex1), (key2, ex2) in zip(first, second):
         assert key1 == key2 and ex1[schema.FRAMES] == ex2[schema.FRAMES]
         np.testing.assert_array_equal(ex1[schema.FLOW_BW], ex2[schema.FLOW_BW])

@@ -15,9 +15,7 @@ ENV = dict(os.environ, PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_D
 
 @pytest.fixture(scope="module")
 def registered():
-    from dflow_tf import train
-    train._register_configurables()
-    train.configurable_run_experiment()
+    from dflow_tf import configurables  # noqa: F401  (every gin name)
     yield
     gin.clear_config()
 

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from dflow_tf.checkpoints import latest_checkpoint
 from dflow_tf.models import TwoFramePWC
 from dflow_tf.training import trainer
 from dflow_tf.training.unsupervised import UnsupervisedTask
@@ -122,14 +123,31 @@ def test_too_many_non_finite_steps_stop_with_a_checkpoint(tmp_path):
 
 def test_stage_trains_evaluates_writes_summaries_and_is_not_rerun(tmp_path):
     stage = tmp_path / "stage"
-    checkpoint, results = trainer.train_stage(str(stage), **_stage_kwargs(tmp_path))
+    checkpoint, results, _ = trainer.train_stage(str(stage), **_stage_kwargs(tmp_path))
     assert checkpoint.endswith("ckpt-6")
     assert {"epe_all/pixel_pooled", "epe_noc/pixel_pooled", "epe_occ/pixel_pooled"} <= set(results)
     assert json.loads((stage / "done.json").read_text())["step"] == 6
     assert os.listdir(stage / "tensorboard")
     assert "train_stage" in (stage / "config.gin").read_text() or (stage / "config.gin").exists()
-    again, _ = trainer.train_stage(str(stage), **_stage_kwargs(tmp_path))
+    again, _, _ = trainer.train_stage(str(stage), **_stage_kwargs(tmp_path))
     assert again == checkpoint
+
+
+def test_resumed_stage_skips_an_unreadable_checkpoint_and_says_so(tmp_path, capsys):
+    stage = tmp_path / "stage"
+    kwargs = _stage_kwargs(tmp_path, num_steps=4, checkpoint_every=2, image_every=0, eval_split=None)
+    trainer.train_stage(str(stage), **kwargs)
+    (stage / "done.json").unlink()  # as if killed after writing ckpt-4, which then got truncated
+    data = [p for p in (stage / "checkpoints").iterdir() if p.name.startswith("ckpt-4.data")][0]
+    with open(data, "r+b") as f:
+        f.truncate(data.stat().st_size // 2)
+    capsys.readouterr()
+    final, _, _ = trainer.train_stage(str(stage), **kwargs)
+    out = capsys.readouterr().out
+    assert "skipping an unreadable checkpoint" in out and str(data) in out
+    assert re.search(r"resuming from \S+ckpt-2 at step 2", out)
+    assert final.endswith("ckpt-4") and json.loads((stage / "done.json").read_text())["step"] == 4
+    assert tf.train.load_checkpoint(final).get_tensor("step/.ATTRIBUTES/VARIABLE_VALUE") == 4
 
 
 KILL_SCRIPT = """
@@ -145,7 +163,7 @@ trainer.train_stage(sys.argv[1], model_fn=lambda: TwoFramePWC(num_levels=4),
 
 
 def _final_weights(stage):
-    prefix = trainer.latest_checkpoint(str(stage))
+    prefix = latest_checkpoint(str(stage))
     reader = tf.train.load_checkpoint(prefix)
     names = sorted(n for n, _ in tf.train.list_variables(prefix) if n.startswith("model/") and "OPTIMIZER" not in n)
     return reader.get_tensor("step/.ATTRIBUTES/VARIABLE_VALUE"), {n: reader.get_tensor(n) for n in names}
@@ -161,9 +179,9 @@ def test_killed_run_resumes_from_last_checkpoint_and_matches_uninterrupted_run(t
     proc = subprocess.Popen([sys.executable, "-c", KILL_SCRIPT, str(killed_dir), data_dir, steps], cwd=REPO,
                             env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.time() + 300
-    while time.time() < deadline and trainer.latest_checkpoint(str(killed_dir)) is None:
+    while time.time() < deadline and latest_checkpoint(str(killed_dir)) is None:
         time.sleep(0.2)
-    assert trainer.latest_checkpoint(str(killed_dir)) is not None
+    assert latest_checkpoint(str(killed_dir)) is not None
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert not (killed_dir / "done.json").exists()
@@ -237,7 +255,7 @@ def test_two_workers_on_localhost_end_with_identical_weights(tmp_path):
 def test_mixed_precision_stage_trains(tmp_path):
     import keras
     try:
-        _, results = trainer.train_stage(str(tmp_path / "stage"), **_stage_kwargs(
+        _, results, _ = trainer.train_stage(str(tmp_path / "stage"), **_stage_kwargs(
             tmp_path, num_steps=2, mixed_precision=True, deterministic=False, image_every=0))
         assert np.isfinite(results["epe_all/pixel_pooled"])
     finally:

@@ -9,8 +9,8 @@ A *sample* is a dict with the keys of `dflow_tf.data.schema`, decoded for traini
   id, has_flow, has_occlusion (passed through)
 Spatial tensors have H, W on axes -3, -2, whatever their rank. Random transforms are stateless:
 they take a `seed` int32/int64 [2] (see `tf.random.stateless_uniform`), so the same seed gives the
-same result. METHOD.md section 2: crop, the same flips and channel permutation for all frames;
-photometric jitter (section 3(d), a choice) is off by default.
+same result. docs/method.md §2.7: crop, the same flips and channel permutation for all frames;
+photometric jitter (§3.6, a choice) is off by default.
 """
 import dataclasses
 
@@ -18,6 +18,7 @@ import tensorflow as tf
 
 from dflow_tf import ops
 from dflow_tf.data import schema
+from dflow_tf.data.seeds import split_seed
 
 IMAGE_KEYS = (schema.FRAMES,)
 
@@ -32,10 +33,6 @@ def _map_spatial(sample, fn):
     for key in _spatial_keys(sample):
         out[key] = fn(key, sample[key])
     return out
-
-
-def _split_seed(seed, num):
-    return tf.unstack(tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), num))
 
 
 def image_size(sample):
@@ -89,7 +86,7 @@ def pad_or_crop(sample, size, seed=None):
     if seed is None:
         offset_y, offset_x = (range_y - 1) // 2, (range_x - 1) // 2
     else:
-        seed_y, seed_x = _split_seed(seed, 2)
+        seed_y, seed_x = tf.unstack(split_seed(seed, 2))
         offset_y = tf.random.stateless_uniform([], seed_y, 0, range_y, dtype=tf.int32)
         offset_x = tf.random.stateless_uniform([], seed_x, 0, range_x, dtype=tf.int32)
     return crop(sample, offset_y, offset_x, height, width)
@@ -120,7 +117,7 @@ def _maybe(seed, probability, fn, sample):
 
 def random_flips(sample, seed, horizontal=True, vertical=True):
     """Each enabled flip with probability 1/2, the same for all frames and the ground truth."""
-    seed_h, seed_v = _split_seed(seed, 2)
+    seed_h, seed_v = tf.unstack(split_seed(seed, 2))
     if horizontal:
         sample = _maybe(seed_h, 0.5, flip_left_right, sample)
     if vertical:
@@ -191,7 +188,7 @@ class Photometric:
 def photometric_jitter(sample, seed, params=Photometric()):
     """Jitters the frames' appearance identically for every frame (brightness constancy holds
     between the jittered frames); the ground truth is untouched."""
-    seeds = _split_seed(seed, 5)
+    seeds = tf.unstack(split_seed(seed, 5))
     u = lambda s, lo, hi: tf.random.stateless_uniform([], s, lo, hi)  # noqa: E731
     log_gamma = u(seeds[0], tf.math.log(params.gamma[0]), tf.math.log(params.gamma[1]))
     frames = tf.clip_by_value(sample[schema.FRAMES], 0.0, 1.0) ** tf.exp(log_gamma)
@@ -208,7 +205,7 @@ def photometric_jitter(sample, seed, params=Photometric()):
 
 @dataclasses.dataclass(frozen=True)
 class Augmentation:
-    """Which random transforms the pipeline applies (defaults: METHOD.md section 2)."""
+    """Which random transforms the pipeline applies (defaults: docs/method.md §2.7)."""
     random_crop: bool = True          # else the crop is centred
     flip_horizontal: bool = True
     flip_vertical: bool = True
@@ -218,7 +215,7 @@ class Augmentation:
 
 def augment(sample, seed, config=Augmentation()):
     """Flips, channel permutation and (optionally) photometric jitter, all from `seed` [2]."""
-    seed_flip, seed_perm, seed_photo = _split_seed(seed, 3)
+    seed_flip, seed_perm, seed_photo = tf.unstack(split_seed(seed, 3))
     sample = random_flips(sample, seed_flip, config.flip_horizontal, config.flip_vertical)
     if config.permute_channels:
         sample = random_channel_permutation(sample, seed_perm)

@@ -1,7 +1,13 @@
-"""The frames a two- or three-frame model sees for one pair, including the first-frame fallback.
+"""Frame windows: which frames of a window form its pair, and which frames a model sees for it.
+
+A **window** is N consecutive frames (a stored example, a training sample); its **reference
+pair** is frames[r] -> frames[r + 1] with r = reference_index(N) = (N - 1) // 2 (N = 2: 0 -> 1;
+N = 3: 1 -> 2; N = 5: 2 -> 3). Training windows are 2 frames for a two-frame model and 5 for a
+three-frame model (`training_window`: the two pairs (1, 2) and (2, 3) each have a previous and
+a next frame, SelFlow's five-frame windows).
 
 A two-frame model predicts the pair (t, t+1) from the frames (t, t+1); a three-frame model
-predicts it from (t-1, t, t+1) (METHOD.md section 1). When frame t-1 does not exist (the first
+predicts it from (t-1, t, t+1) (docs/method.md §1.6). When frame t-1 does not exist (the first
 frame of a sequence, or data that store only the pair, like the KITTI benchmark pairs) the
 **fallback** is to repeat frame t as its own previous frame: the model sees (t, t, t+1), i.e. a
 scene that was still before t. This is the choice everywhere in dflow_tf (training, evaluation,
@@ -10,7 +16,22 @@ give a real previous frame). The last frame of a sequence has no next frame, so 
 """
 import tensorflow as tf
 
-from dflow_tf.data import schema
+#: Frames per training window of a three-frame model (a two-frame model trains on its pair).
+THREE_FRAME_TRAINING_WINDOW = 5
+
+
+def reference_index(num_frames):
+    """Index r of the reference pair frames[r] -> frames[r + 1] in a window of `num_frames`."""
+    if num_frames < 2:
+        raise ValueError(f"a window needs at least 2 frames, got num_frames={num_frames}")
+    return (num_frames - 1) // 2
+
+
+def training_window(model_frames):
+    """Frames per training window for models of `model_frames` frames (2 or 3): 2, or 5."""
+    if model_frames not in (2, 3):
+        raise ValueError(f"model_frames must be 2 or 3, got {model_frames!r}")
+    return 2 if model_frames == 2 else THREE_FRAME_TRAINING_WINDOW
 
 
 def model_window(frames, model_frames):
@@ -27,7 +48,7 @@ def model_window(frames, model_frames):
     """
     frames = tf.convert_to_tensor(frames)
     n = int(frames.shape[1])
-    r = schema.reference_index(n)
+    r = reference_index(n)
     if model_frames == 2:
         return frames[:, r:r + 2]
     if model_frames != 3:

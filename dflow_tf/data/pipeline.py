@@ -20,8 +20,8 @@ import os
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from dflow_tf.data import augment as aug
-from dflow_tf.data import schema
+from dflow_tf.data import augment as aug, frame_windows, schema
+from dflow_tf.data.seeds import split_seed
 
 SPARSE_BUILDERS = ("kitti_flow",)
 
@@ -69,7 +69,7 @@ def decode(example, features, num_frames=None):
     n = stored if num_frames is None else num_frames
     if not 2 <= n <= stored:
         raise ValueError(f"num_frames={num_frames}: the dataset stores windows of {stored} frames")
-    start = schema.reference_index(stored) - schema.reference_index(n)
+    start = frame_windows.reference_index(stored) - frame_windows.reference_index(n)
     encoded = tf.unstack(example[schema.FRAMES][start:start + n], num=n)
     sample = {
         schema.ID: example[schema.ID],
@@ -101,7 +101,7 @@ def prepare_sample(example, seed, features, *, num_frames=None, crop_size=None, 
     sample = decode(example, features, num_frames) if features is not None else dict(example)
     if resize_to is not None:
         sample = aug.resize(to_float(sample), resize_to, sparse)
-    seed_crop, seed_aug = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+    seed_crop, seed_aug = tf.unstack(split_seed(seed, 2))
     if crop_size is not None:
         random_crop = augmentation is not None and augmentation.random_crop
         sample = aug.pad_or_crop(sample, crop_size, seed_crop if random_crop else None)

@@ -1,8 +1,8 @@
 """The canonical example schema shared by every TFDS builder in `tfds_builders` (docs/datasets.md).
 
 One example is a window of N consecutive frames plus the ground truth of its *reference pair*,
-frames[r] -> frames[r + 1] with r = reference_index(N) = (N - 1) // 2 (N = 2: 0 -> 1; N = 3:
-1 -> 2, the centre frame forward; N = 5: 2 -> 3). Every builder stores every key below, so one
+frames[r] -> frames[r + 1] with r = (N - 1) // 2 (dflow_tf.data.frame_windows.reference_index; N = 2:
+0 -> 1; N = 3: 1 -> 2, the centre frame forward; N = 5: 2 -> 3). Every builder stores every key below, so one
 pipeline reads them all; splits without ground truth store zeros with `has_flow` False.
 
 Stored (as `tfds` decodes them, before the pipeline):
@@ -24,6 +24,8 @@ Only in `synthetic_flow` (every consecutive pair, forward and backward):
 """
 import numpy as np
 import tensorflow_datasets as tfds
+
+from dflow_tf.data.frame_windows import reference_index
 
 ID = "id"
 FRAMES = "frames"
@@ -49,13 +51,6 @@ TEACHER_OCCLUSION_FW = "teacher_occlusion_fw"
 TEACHER_OCCLUSION_BW = "teacher_occlusion_bw"
 FLOW_KEYS = (FLOW, FLOW_FW, FLOW_BW, TEACHER_FLOW_FW, TEACHER_FLOW_BW)
 MASK_KEYS = (VALID, OCCLUSION, OCCLUSION_FW, OCCLUSION_BW, TEACHER_OCCLUSION_FW, TEACHER_OCCLUSION_BW)
-
-
-def reference_index(num_frames):
-    """Index r of the reference pair frames[r] -> frames[r + 1] in a window of `num_frames`."""
-    if num_frames < 2:
-        raise ValueError(f"a window needs at least 2 frames, got num_frames={num_frames}")
-    return (num_frames - 1) // 2
 
 
 def features(num_frames, height=None, width=None, sequence_ground_truth=False, compress_flow=True):

@@ -22,7 +22,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads: a
 
 import tensorflow as tf
 
-from dflow_tf.console import add_data_arguments, format_duration
+from dflow_tf.console import add_data_arguments, check_output_path, format_duration
 from dflow_tf.data import schema
 from dflow_tf.data.pipeline import make_dataset
 from dflow_tf.distillation.teachers import TeacherEnsemble
@@ -90,8 +90,9 @@ def main(argv=None):
     if os.path.exists(args.out):
         sys.exit(f"error: --out {args.out} exists; choose a new folder")
     try:
+        check_output_path(args.out, folder=False)
         teachers = TeacherEnsemble(args.teachers, args.alpha1, args.alpha2).load()
-    except (FileNotFoundError, ValueError) as error:
+    except (OSError, ValueError) as error:
         sys.exit(f"error: {error}")
     count = precompute_teacher_targets(teachers, args.dataset, args.split, args.out, args.data_dir,
                                        args.manual_dir, args.batch_size)

@@ -1,4 +1,4 @@
-"""Superpixel noise (METHOD.md section 3 (b)): hallucinated occlusions in the student's target frame.
+"""Superpixel noise (docs/method.md §3.4): hallucinated occlusions in the student's target frame.
 
 SLIC superpixels (`skimage.segmentation.slic`, ~200 segments, compactness 10) of the target frame;
 a random subset of 8 to 15 of them is replaced by uniform noise in [0, 1]. The noised pixels of
@@ -17,12 +17,13 @@ import tensorflow as tf
 from skimage.segmentation import slic
 
 from dflow_tf import ops
+from dflow_tf.data.seeds import split_seed
 from dflow_tf.ops._checks import check_channels, check_compatible, check_rank
 
-
-def element_seeds(seed, batch_size):
-    """int64 [batch_size, 2]: one stateless seed per batch element, derived from `seed` [2]."""
-    return tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), batch_size)
+#: SLIC parameters and the number of noised superpixels (min, max), docs/method.md §3.4 [choice].
+SLIC_SEGMENTS = 200
+SLIC_COMPACTNESS = 10.0
+NUM_NOISED = (8, 15)
 
 
 def _noise_numpy(images, seeds, num_segments, compactness, num_noised):
@@ -41,7 +42,8 @@ def _noise_numpy(images, seeds, num_segments, compactness, num_noised):
     return noised, mask
 
 
-def superpixel_noise(frames, target_index, seed, num_segments=200, compactness=10.0, num_noised=(8, 15)):
+def superpixel_noise(frames, target_index, seed, num_segments=SLIC_SEGMENTS, compactness=SLIC_COMPACTNESS,
+                     num_noised=NUM_NOISED):
     """Replaces random SLIC superpixels of frame `target_index` of each window by uniform noise.
 
     Per batch element: SLIC (`skimage.segmentation.slic(image, n_segments=num_segments,
@@ -69,7 +71,7 @@ def superpixel_noise(frames, target_index, seed, num_segments=200, compactness=1
     noised, mask = tf.numpy_function(
         lambda images, seeds: _noise_numpy(images, seeds, int(num_segments), float(compactness),
                                            (int(num_noised[0]), int(num_noised[1]))),
-        [target, element_seeds(seed, batch_size)], [tf.float32, tf.float32], stateful=False)
+        [target, split_seed(seed, batch_size)], [tf.float32, tf.float32], stateful=False)
     noised = tf.ensure_shape(noised, target.shape)
     mask = tf.ensure_shape(mask, target.shape[:-1].concatenate([1]))
     select = tf.reshape(tf.one_hot(target_index, num_frames, dtype=tf.float32), [1, -1, 1, 1, 1])

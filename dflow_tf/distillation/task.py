@@ -1,10 +1,14 @@
-"""The student's objective (METHOD.md section 3): census loss on its own confident pixels plus
+"""The student's objective (docs/method.md §3.8): census loss on its own confident pixels plus
 distillation from the teachers where the teachers are confident and the student is not."""
+import os
+
 import gin
 import tensorflow as tf
 
 from dflow_tf import losses, ops
-from dflow_tf.training.flows import centre_pair_flows, distilled_pair_index
+from dflow_tf.data.frame_windows import reference_index, training_window
+from dflow_tf.ops.occlusion import OCCLUSION_ALPHA1, OCCLUSION_ALPHA2
+from dflow_tf.training.flows import centre_pair_flows
 
 #: Batch keys of precomputed teacher targets (dflow_tf.distillation.precompute).
 TEACHER_KEYS = ("teacher_flow_fw", "teacher_flow_bw", "teacher_occlusion_fw", "teacher_occlusion_bw")
@@ -12,7 +16,8 @@ TEACHER_KEYS = ("teacher_flow_fw", "teacher_flow_bw", "teacher_occlusion_fw", "t
 
 @gin.configurable
 class DistillationTask:
-    """Trains a student on transformed inputs against teacher annotations.
+    """Trains a student on transformed inputs against teacher annotations (a
+    dflow_tf.training.task.Task).
 
     Per step: teacher targets for the window's reference pair (a, a+1) come from the frozen
     `teachers` on the clean large crop (online mode) or from the batch (precomputed mode, keys
@@ -28,13 +33,13 @@ class DistillationTask:
         targets.
       transforms: a StudentTransforms (None: the student sees the teacher's input unchanged).
       distillation_weight: lambda (1 in DDFlow / SelFlow).
-      alpha1, alpha2: constants of the student's forward-backward check.
+      alpha1, alpha2: constants of the student's forward-backward check (docs/method.md §2.4).
       window: frames per training window; None = 5 if the student or a teacher has three
         frames, else 2.
     """
 
-    def __init__(self, teachers=None, transforms=None, distillation_weight=1.0, alpha1=0.01, alpha2=0.5,
-                 window=None):
+    def __init__(self, teachers=None, transforms=None, distillation_weight=1.0, alpha1=OCCLUSION_ALPHA1,
+                 alpha2=OCCLUSION_ALPHA2, window=None):
         self.teachers = teachers
         self.transforms = transforms
         self.distillation_weight = distillation_weight
@@ -48,10 +53,20 @@ class DistillationTask:
             self.teachers.load(experiment_dir)
 
     def num_frames(self, model):
+        """The window: `window`, else the longer training window of the student and the teachers."""
         if self.window:
             return self.window
-        three = model.num_frames == 3 or (self.teachers is not None and self.teachers.num_frames == 5)
-        return 5 if three else 2
+        teachers = self.teachers.num_frames if self.teachers is not None else 0
+        return max(training_window(model.num_frames), teachers)
+
+    def extra_evaluations(self, evaluate, experiment_dir=None):
+        """{"teacher <path>": metrics} of the teachers that the experiment in `experiment_dir` did
+        not train (given as checkpoints from elsewhere), so that its table compares the student
+        with every teacher. `evaluate(model)` evaluates on the stage's validation split."""
+        if self.teachers is None:
+            return {}
+        return {f"teacher {os.path.relpath(path)}": evaluate(model)
+                for path, model in self.teachers.members_outside(experiment_dir)}
 
     def targets(self, batch):
         """Teacher flows and occlusions of the reference pair: from the batch, else the teachers."""
@@ -67,7 +82,7 @@ class DistillationTask:
         """Teacher targets and the student's transformed input; runs outside the gradient tape."""
         frames = tf.cast(batch["frames"], tf.float32)
         targets = self.targets(batch)
-        a = distilled_pair_index(int(frames.shape[1]))
+        a = reference_index(int(frames.shape[1]))
         zeros = tf.zeros_like(frames[:, 0, :, :, :1])
         prepared = {"frames": frames, "noise_fw": zeros, "noise_bw": zeros, "inside": 1.0 - zeros, **targets}
         if self.transforms is not None:
@@ -88,7 +103,7 @@ class DistillationTask:
     def compute_loss(self, model, batch):
         """Returns (loss, scalars, pictures) for a batch that went through `prepare`."""
         frames = batch["frames"]
-        a = distilled_pair_index(int(frames.shape[1]))
+        a = reference_index(int(frames.shape[1]))
         flow_fw, flow_bw = (tf.cast(f, tf.float32) for f in centre_pair_flows(model, frames))
         occ_fw = ops.forward_backward_occlusion(flow_fw, flow_bw, self.alpha1, self.alpha2)
         occ_bw = ops.forward_backward_occlusion(flow_bw, flow_fw, self.alpha1, self.alpha2)

@@ -5,6 +5,8 @@ import gin
 import tensorflow as tf
 
 from dflow_tf import ops
+from dflow_tf.checkpoints import load_model
+from dflow_tf.data.frame_windows import training_window
 from dflow_tf.training.flows import centre_pair_flows
 
 
@@ -20,7 +22,7 @@ class TeacherEnsemble:
       checkpoints: stage directories or checkpoint prefixes of trained teachers (each with a
         model.json beside it, as train_stage writes); relative paths are resolved against
         `experiment_dir` when they do not exist as given.
-      alpha1, alpha2: constants of the confidence check (METHOD.md section 2).
+      alpha1, alpha2: constants of the confidence check (docs/method.md §2.4, §3.1).
 
     The models are loaded by `load` (the training stage calls it inside its distribution scope).
     """
@@ -35,7 +37,6 @@ class TeacherEnsemble:
 
     def load(self, experiment_dir=None):
         """Loads every teacher (frozen); relative names are tried against `experiment_dir` too."""
-        from dflow_tf.loading import load_model
         if self.models:
             return self
         for path in self.checkpoints:
@@ -58,10 +59,11 @@ class TeacherEnsemble:
 
     @property
     def num_frames(self):
-        """Window length the ensemble needs: 5 if any teacher has three frames, else 2."""
+        """Window length the ensemble needs: the training window of its largest teacher (5 if any
+        teacher has three frames, else 2; frame_windows.training_window)."""
         if not self.models:
             raise RuntimeError("TeacherEnsemble.load() must run before the teachers are used")
-        return 5 if any(m.num_frames == 3 for m in self.models) else 2
+        return training_window(max(m.num_frames for m in self.models))
 
     def annotate(self, frames):
         """Teacher targets of a window's reference pair.

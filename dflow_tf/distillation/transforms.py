@@ -1,4 +1,4 @@
-"""The student's input transformations (METHOD.md section 3 (a)-(d)), on batches of windows.
+"""The student's input transformations (docs/method.md §3.2-§3.6), on batches of windows.
 
 Tensors: frames float32 [B, N, H, W, 3] in [0, 1] (a window of N frames; the distilled pair is
 frames[:, a] -> frames[:, a + 1]); flows float32 [B, H, W, 2] in pixels (u = x, v = y) on the
@@ -36,15 +36,26 @@ import tensorflow as tf
 
 from dflow_tf import ops
 from dflow_tf.data.augment import Photometric, photometric_jitter
-from dflow_tf.distillation.superpixels import element_seeds, noised_correspondences, superpixel_noise
+from dflow_tf.data.seeds import split_seed
+from dflow_tf.distillation.superpixels import (
+    NUM_NOISED,
+    SLIC_COMPACTNESS,
+    SLIC_SEGMENTS,
+    noised_correspondences,
+    superpixel_noise,
+)
 from dflow_tf.ops._checks import check_channels, check_rank
 
 __all__ = ["StudentTransforms", "affine_transform", "appearance", "crop_window", "gaussian_blur",
            "noised_correspondences", "random_affine", "sample_affine", "superpixel_noise"]
 
-
-def _split(seed, num):
-    return tf.unstack(tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), num))
+#: Defaults of the geometric (c) and appearance (d) transforms, docs/method.md §3.5-§3.6
+#: ([unverified] magnitudes, this implementation's choice).
+ZOOM = (1.0, 1.4)
+MAX_ROTATION = 0.01  # radians
+MAX_TRANSLATION = 0.03  # fraction of the size
+NOISE_STD = (0.0, 0.04)
+BLUR_SIGMA = (0.0, 1.0)
 
 
 def _check_frames(frames):
@@ -96,7 +107,7 @@ def crop_window(frames, maps, size, seed):
     if (static_h is not None and height > static_h) or (static_w is not None and width > static_w):
         raise ValueError(f"crop size {(height, width)} exceeds the frames' size, `frames` shape {frames.shape}")
     shape = tf.shape(frames)
-    seed_y, seed_x = _split(seed, 2)
+    seed_y, seed_x = tf.unstack(split_seed(seed, 2))
     offset_y = tf.random.stateless_uniform([shape[0]], seed_y, 0, shape[2] - height + 1, dtype=tf.int32)
     offset_x = tf.random.stateless_uniform([shape[0]], seed_x, 0, shape[3] - width + 1, dtype=tf.int32)
     rows = offset_y[:, tf.newaxis] + tf.range(height)[tf.newaxis]
@@ -111,7 +122,7 @@ def crop_window(frames, maps, size, seed):
 
 # -------------------------------------------------------------------------- (c) geometric
 
-def sample_affine(seed, batch_size, size, zoom=(1.0, 1.4), max_rotation=0.01, max_translation=0.03,
+def sample_affine(seed, batch_size, size, zoom=ZOOM, max_rotation=MAX_ROTATION, max_translation=MAX_TRANSLATION,
                   flip_horizontal=True, flip_vertical=False):
     """Draws per-element affine maps A(x) = M (x - c) + c + t for `affine_transform`.
 
@@ -127,7 +138,7 @@ def sample_affine(seed, batch_size, size, zoom=(1.0, 1.4), max_rotation=0.01, ma
     Returns:
       matrix float32 [B, 2, 2] (acting on (x, y) column vectors), translation float32 [B, 2] (x, y).
     """
-    seeds = _split(seed, 6)
+    seeds = tf.unstack(split_seed(seed, 6))
     uniform = lambda s, lo, hi: tf.random.stateless_uniform([batch_size], s, lo, hi)  # noqa: E731
     scale = uniform(seeds[0], float(zoom[0]), float(zoom[1]))
     angle = uniform(seeds[1], -float(max_rotation), float(max_rotation))
@@ -202,7 +213,7 @@ def affine_transform(frames, flows, masks, matrix, translation):
     return out_frames, out_flows, out_masks, inside
 
 
-def random_affine(frames, flows, masks, seed, zoom=(1.0, 1.4), max_rotation=0.01, max_translation=0.03,
+def random_affine(frames, flows, masks, seed, zoom=ZOOM, max_rotation=MAX_ROTATION, max_translation=MAX_TRANSLATION,
                   flip_horizontal=True, flip_vertical=False):
     """(c): `affine_transform` with per-element parameters from `sample_affine` (same seed, same map).
 
@@ -249,7 +260,7 @@ def gaussian_blur(frames, sigma, radius):
     return tf.ensure_shape(out, frames.shape)
 
 
-def appearance(frames, seed, photometric=Photometric(), noise_std=(0.0, 0.04), blur_sigma=(0.0, 1.0)):
+def appearance(frames, seed, photometric=Photometric(), noise_std=NOISE_STD, blur_sigma=BLUR_SIGMA):
     """(d): colour jitter, blur and additive noise, parameters per element, alike for its frames.
 
     In this order: `photometric_jitter` (one draw per window, skipped when `photometric` is None);
@@ -266,11 +277,11 @@ def appearance(frames, seed, photometric=Photometric(), noise_std=(0.0, 0.04), b
     """
     frames = _check_frames(frames)
     batch = tf.shape(frames)[0]
-    seed_jitter, seed_sigma, seed_std, seed_noise = _split(seed, 4)
+    seed_jitter, seed_sigma, seed_std, seed_noise = tf.unstack(split_seed(seed, 4))
     if photometric is not None:
         def jitter(args):
             return photometric_jitter({"frames": args[0]}, args[1], photometric)["frames"]
-        frames = tf.map_fn(jitter, (frames, element_seeds(seed_jitter, batch)),
+        frames = tf.map_fn(jitter, (frames, split_seed(seed_jitter, batch)),
                            fn_output_signature=tf.TensorSpec(frames.shape[1:], tf.float32))
     if blur_sigma[1] > 0:
         sigma = tf.random.stateless_uniform([batch], seed_sigma, float(blur_sigma[0]), float(blur_sigma[1]))
@@ -286,7 +297,7 @@ def appearance(frames, seed, photometric=Photometric(), noise_std=(0.0, 0.04), b
 @gin.configurable
 @dataclasses.dataclass
 class StudentTransforms:
-    """Switches and parameters of the student's transformations (METHOD.md section 3 (a)-(d)).
+    """Switches and parameters of the student's transformations (docs/method.md §3.2-§3.6).
 
     Defaults: the crop is off until `crop_size` is bound (e.g. (256, 640) for a 320x896 large
     crop), superpixel noise on (the paper's transformation), geometric and appearance off (choices
@@ -295,19 +306,19 @@ class StudentTransforms:
     """
     crop_size: tuple = None
     superpixel: bool = True
-    superpixel_segments: int = 200
-    superpixel_compactness: float = 10.0
-    superpixel_num_noised: tuple = (8, 15)
+    superpixel_segments: int = SLIC_SEGMENTS
+    superpixel_compactness: float = SLIC_COMPACTNESS
+    superpixel_num_noised: tuple = NUM_NOISED
     geometric: bool = False
-    zoom: tuple = (1.0, 1.4)
-    max_rotation: float = 0.01
-    max_translation: float = 0.03
+    zoom: tuple = ZOOM
+    max_rotation: float = MAX_ROTATION
+    max_translation: float = MAX_TRANSLATION
     flip_horizontal: bool = True
     flip_vertical: bool = False
     appearance: bool = False
     photometric: Photometric = Photometric()
-    noise_std: tuple = (0.0, 0.04)
-    blur_sigma: tuple = (0.0, 1.0)
+    noise_std: tuple = NOISE_STD
+    blur_sigma: tuple = BLUR_SIGMA
 
     def __post_init__(self):
         if isinstance(self.photometric, dict):
@@ -340,7 +351,7 @@ class StudentTransforms:
         flows = _check_maps("teacher_flows", {k: teacher_flows[k] for k in ("fw", "bw")}, frames, channels=2)
         occlusions = _check_maps("teacher_occlusions", {k: teacher_occlusions[k] for k in ("fw", "bw")},
                                  frames, channels=1)
-        seed_geometric, seed_crop, seed_noise, seed_appearance = _split(seed, 4)
+        seed_geometric, seed_crop, seed_noise, seed_appearance = tf.unstack(split_seed(seed, 4))
         inside = tf.ones_like(frames[:, 0, :, :, :1])
         if self.geometric:
             frames, flows, occlusions, inside = random_affine(

@@ -4,7 +4,7 @@
         [--arch two_frame|three_frame] [--model_param NAME=VALUE] [--height H --width W]
         [--precision fp32|fp16|int8]
 
-(also the console script `dflow-export`; the model is loaded by `dflow_tf.loading`). Every
+(also the console script `dflow-export`; the model is loaded by `dflow_tf.checkpoints`). Every
 format has the same contract: uint8 RGB frames frame1, frame2 (three-frame models: frame1,
 frame2, frame3 = previous, centre, next) of shape [B, H, W, 3] in, flow float32 [B, H, W, 2] in
 pixels of the input resolution out (frame1 -> frame2, three-frame: centre -> next); the resize
@@ -16,7 +16,6 @@ _EXPORTS = {
     "ExportError": "errors",
     "serving_function": "serving",
     "flow_from_frames": "serving",
-    "predict_tensor_dynamic": "serving",
     "export_saved_model": "saved_model",
     "convert_tflite": "tflite",
     "export_tflite": "tflite",

@@ -6,9 +6,9 @@
     python -m dflow_tf.export --checkpoint runs/ddflow_kitti --format onnx --out flow.onnx
     python -m dflow_tf.export --checkpoint runs/ddflow_kitti --format tftrt --precision fp16 --out trt/1
 
-The model comes from dflow_tf.loading (--arch / --model_param as in the other command lines).
-Exit status 0 on success, 1 when the export is impossible as asked (the message says why), 2 for
-bad arguments.
+The model comes from dflow_tf.checkpoints (--arch / --model_param as in the other command lines).
+Exit status 0 on success, 1 when the export is impossible as asked (the message says why: e.g. an
+unreadable checkpoint or an unwritable --out), 2 for bad arguments.
 """
 import argparse
 import os
@@ -29,7 +29,7 @@ PRECISION_HINTS = {
 
 
 def build_parser():
-    from dflow_tf.loading import add_model_arguments
+    from dflow_tf.console import add_model_arguments
     parser = argparse.ArgumentParser(
         prog="python -m dflow_tf.export",
         description="Exports a flow model checkpoint for deployment. Every format takes uint8 "
@@ -68,15 +68,16 @@ def export(args):
     """Runs the export described by parsed `args`; returns the output path."""
     import keras
 
+    from dflow_tf.console import check_output_path, load_model_from_args
     from dflow_tf.export.errors import ExportError
-    from dflow_tf.loading import load_model_from_args
 
     if args.format == "tftrt":  # fail before loading anything when TF-TRT cannot run here
         from dflow_tf.export.tftrt import check_tensorrt
         check_tensorrt()
     try:
+        check_output_path(args.out, folder=args.format in ("saved_model", "tftrt"))
         model, description = load_model_from_args(args)
-    except (FileNotFoundError, ValueError) as error:
+    except (OSError, ValueError) as error:
         raise ExportError(str(error)) from None
     if not isinstance(model, keras.Model):
         raise ExportError(f"{description} has nothing to export")

@@ -7,16 +7,13 @@ Every export format wraps `flow_from_frames` (or its `tf.function`s from `servin
        two-frame models: frame1 -> frame2; three-frame models (previous, centre, next):
        centre -> next (frame2 -> frame3).
 
-This is `dflow_tf.inference.predict_flow` moved into the graph: frames / 255, a bilinear resize
-up to the next multiple of `model.size_multiple` (64), the network, and the flow resized back with
-u scaled by W / W' and v by H / H'. With static H, W it is exactly
-`dflow_tf.inference.predict_tensor`; with dynamic H, W the padded size is computed in the graph and
-the resize always runs (at a multiple of 64 it is the identity: half-pixel bilinear resampling to the
-same size reads every pixel exactly).
+This is `dflow_tf.inference.predict_tensor`, the inference of predict_flow and the evaluation,
+behind in-graph input checks: frames / 255, a bilinear resize up to the next multiple of
+`model.size_multiple` (64), the network, and the flow resized back with u scaled by W / W' and v
+by H / H' (with dynamic H, W the padded size is computed in the graph).
 """
 import tensorflow as tf
 
-from dflow_tf import ops as flow_ops
 from dflow_tf.inference import predict_tensor
 
 FRAME_NAMES = ("frame1", "frame2", "frame3")
@@ -26,31 +23,6 @@ OUTPUT_NAME = "flow"
 def input_names(model):
     """("frame1", "frame2") for a two-frame model, ("frame1", "frame2", "frame3") for three."""
     return FRAME_NAMES[:model.num_frames]
-
-
-def predict_tensor_dynamic(model, frames):
-    """`dflow_tf.inference.predict_tensor` for dynamic H, W (any static-ness of the shape).
-
-    Args:
-      model: TwoFramePWC / ThreeFramePWC.
-      frames: float32 [B, F, H, W, 3] in [0, 1].
-
-    Returns:
-      float32 [B, H, W, 2], the flow in pixels of the input resolution.
-    """
-    if frames.shape[2:4].is_fully_defined():
-        return predict_tensor(model, frames)
-    multiple = getattr(model, "size_multiple", 64)
-    shape = tf.shape(frames)
-    batch, height, width = shape[0], shape[2], shape[3]
-    run_h = (height + multiple - 1) // multiple * multiple
-    run_w = (width + multiple - 1) // multiple * multiple
-    images = tf.reshape(frames, tf.stack([-1, height, width, 3]))
-    images = tf.image.resize(images, tf.stack([run_h, run_w]), method="bilinear")
-    frames = tf.reshape(images, tf.stack([batch, model.num_frames, run_h, run_w, 3]))
-    outputs = model(frames)
-    flow = outputs["forward"]["flow"] if "forward" in outputs else outputs["flow"]
-    return flow_ops.resize_flow(flow, tf.stack([height, width]))
 
 
 def check_frames(frames, names):
@@ -107,8 +79,7 @@ def flow_from_frames(model, frames, names=None, check=True):
     names = names or input_names(model)
     if check:
         frames = check_frames(frames, names)
-    stacked = tf.stack([tf.cast(f, tf.float32) / 255.0 for f in frames], axis=1)
-    return predict_tensor_dynamic(model, stacked)
+    return predict_tensor(model, tf.stack(frames, axis=1))
 
 
 def serving_function(model, height=None, width=None, batch=None, check=True, rank_known=False):

@@ -1,11 +1,16 @@
 """PWC-Net-style flow models of DDFlow (two frames) and SelFlow (three frames).
 
-Both models share the structure of METHOD.md section 1: a feature pyramid (weights shared by
+Both models share the structure of docs/method.md §1: a feature pyramid (weights shared by
 all frames), one FlowEstimator per level from the coarsest level down to level 2 (separate
 weights per level), each predicting the level's full flow from a cost volume against the
 warped target features, and a dilated ContextNetwork at level 2. The level-2 flow is
 upsampled x4 (bilinear, vectors scaled) to the input resolution.
 
+Output contract (docs/models.md), the same for both models:
+  model(frames)               -> the output dict of the forward flow of the model's pair
+                                 (two frames: 1 -> 2; three frames: centre -> next);
+  model.bidirectional(frames) -> {"forward": dict, "backward": dict} (two frames: 2 -> 1;
+                                 three frames: centre -> previous).
 Output dicts (one per flow direction) hold, for a batch of B and input H x W:
   "flow":          [B, H, W, 2] full-resolution flow (the one the losses use);
   "flow_refined":  [B, H/4, W/4, 2] level-2 flow after the context network;
@@ -183,7 +188,7 @@ class _PyramidFlowModel(keras.Model):
         return outputs
 
     def bidirectional(self, frames):
-        """Uniform trainer entry: {"forward": dict, "backward": dict}; see the subclasses."""
+        """{"forward": dict, "backward": dict} (the output contract); see the subclasses."""
         raise NotImplementedError
 
     def get_config(self):
@@ -279,10 +284,12 @@ class ThreeFramePWC(_PyramidFlowModel):
       normalize_estimator_features=False (SelFlow feeds the raw f_t to the estimator).
 
     Call:
-      model(frames) == model.bidirectional(frames): frames float32 [B, 3, H, W, 3] in [0, 1]
-        (previous, centre, next), H and W multiples of 64 ->
-        {"forward": dict (t -> t+1), "backward": dict (t -> t-1)} (keys as in
-        dflow_tf.models.pwc). Note "backward" is centre -> previous, not next -> centre.
+      model.bidirectional(frames): frames float32 [B, 3, H, W, 3] in [0, 1] (previous, centre,
+        next), H and W multiples of 64 -> {"forward": dict (t -> t+1), "backward": dict
+        (t -> t-1)} (keys as in dflow_tf.models.pwc). Note "backward" is centre -> previous,
+        not next -> centre.
+      model(frames): the "forward" dict of model.bidirectional(frames) (both directions are
+        computed: each direction's estimator reads the other's cost volume).
     """
 
     num_frames = 3
@@ -304,6 +311,9 @@ class ThreeFramePWC(_PyramidFlowModel):
         return tf.concat([features, _swap_halves(features), flow, -_swap_halves(flow)], axis=-1)
 
     def call(self, frames):
+        return self.bidirectional(frames)["forward"]
+
+    def bidirectional(self, frames):
         frames = self._check_frames(frames)
         previous, centre, following = self._features(frames)
         # Stack (forward, backward) along the batch: reference f_t twice, targets f_t+1, f_t-1.
@@ -312,6 +322,3 @@ class ThreeFramePWC(_PyramidFlowModel):
         forward, backward = _split_halves(
             self._decode(reference, target, _spatial_size(frames[:, 1])))
         return {"forward": forward, "backward": backward}
-
-    def bidirectional(self, frames):
-        return self(frames)

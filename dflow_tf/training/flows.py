@@ -10,10 +10,12 @@ Every unsupervised objective needs, for a pair (I_a, I_b), the flow a -> b and t
 """
 import tensorflow as tf
 
+from dflow_tf.data.frame_windows import reference_index, training_window
+
 
 def training_frames(model):
-    """Frames per training sample the model needs: 2 for two-frame, 5 for three-frame models."""
-    return 2 if model.num_frames == 2 else 5
+    """Frames per training sample `model` needs (frame_windows.training_window: 2 or 5)."""
+    return training_window(model.num_frames)
 
 
 def pair_flows(model, frames):
@@ -34,16 +36,11 @@ def pair_flows(model, frames):
         out = model.bidirectional(frames)
         return [(frames[:, 0], frames[:, 1], out["forward"]["flow"], out["backward"]["flow"])]
     windows = tf.concat([frames[:, 0:3], frames[:, 1:4], frames[:, 2:5]], axis=0)
-    out = model(windows)
+    out = model.bidirectional(windows)
     fw = tf.split(out["forward"]["flow"], 3, axis=0)   # centre -> next of each window
     bw = tf.split(out["backward"]["flow"], 3, axis=0)  # centre -> previous of each window
     return [(frames[:, 1], frames[:, 2], fw[0], bw[1]),
             (frames[:, 2], frames[:, 3], fw[1], bw[2])]
-
-
-def distilled_pair_index(num_frames):
-    """Index a of the distilled pair frames[a] -> frames[a + 1] of a window (the reference pair)."""
-    return (num_frames - 1) // 2
 
 
 def centre_pair_flows(model, frames):
@@ -58,13 +55,14 @@ def centre_pair_flows(model, frames):
       (flow_fw [B, H, W, 2] frame a -> a+1, flow_bw [B, H, W, 2] frame a+1 -> a).
     """
     n = int(frames.shape[1])
-    a = distilled_pair_index(n)
+    a = reference_index(n)
     if model.num_frames == 2:
         out = model.bidirectional(frames[:, a:a + 2])
         return out["forward"]["flow"], out["backward"]["flow"]
-    if n != 5:
-        raise ValueError(f"a three-frame model distils on windows of 5 frames, got frames of shape {frames.shape}")
-    out = model(tf.concat([frames[:, a - 1:a + 2], frames[:, a:a + 3]], axis=0))
+    if n != training_window(3):
+        raise ValueError(f"a three-frame model distils on windows of {training_window(3)} frames, got frames "
+                         f"of shape {frames.shape}")
+    out = model.bidirectional(tf.concat([frames[:, a - 1:a + 2], frames[:, a:a + 3]], axis=0))
     forward, _ = tf.split(out["forward"]["flow"], 2, axis=0)
     _, backward = tf.split(out["backward"]["flow"], 2, axis=0)
     return forward, backward

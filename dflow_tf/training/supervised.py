@@ -1,9 +1,9 @@
-"""The supervised fine-tuning objective (METHOD.md section 4)."""
+"""The supervised fine-tuning objective (docs/method.md §4)."""
 import gin
 import tensorflow as tf
 
+from dflow_tf.data.frame_windows import model_window, reference_index
 from dflow_tf.losses.supervised import KINDS, supervised_loss
-from dflow_tf.data.frame_windows import model_window
 
 
 @gin.configurable
@@ -37,9 +37,7 @@ class SupervisedTask:
 
     def predict(self, model, frames):
         """Full-resolution forward flow [B, H, W, 2] of the reference pair of frames [B, N, H, W, 3]."""
-        outputs = model(model_window(frames, model.num_frames))
-        flow = outputs["forward"]["flow"] if "forward" in outputs else outputs["flow"]
-        return tf.cast(flow, tf.float32)
+        return tf.cast(model(model_window(frames, model.num_frames))["flow"], tf.float32)
 
     def compute_loss(self, model, batch):
         """Returns (loss scalar, {name: scalar}, {name: [B, H, W, C] tensor for pictures})."""
@@ -49,8 +47,8 @@ class SupervisedTask:
         flow = self.predict(model, frames)
         loss = supervised_loss(flow, gt, valid, kind=self.loss_kind)
         scalars = {"loss/supervised_" + self.loss_kind: loss, "train_epe": training_epe(flow, gt, valid)}
-        r = (int(frames.shape[1]) - 1) // 2
-        pictures = {"frame": frames[:, r], "flow_forward": flow, "flow_gt": gt * valid}
+        pictures = {"frame": frames[:, reference_index(int(frames.shape[1]))], "flow_forward": flow,
+                    "flow_gt": gt * valid}
         return loss, scalars, pictures
 
 

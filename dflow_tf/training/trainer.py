@@ -1,31 +1,35 @@
 """The custom training loop: one stage of training under a tf.distribute strategy.
 
-    train_stage(stage_dir, model_fn=..., task=..., num_steps=...)
+    result = train_stage(stage_dir, model_fn=..., task=..., num_steps=...)   # a StageResult
 
-runs `task.compute_loss` with tf.GradientTape inside `strategy.run`, applies Adam, and keeps
-resumable checkpoints (model, optimizer, step and the input iterator) in `stage_dir/checkpoints`.
-A stage that finished leaves `stage_dir/done.json` and is not run again; a stage that was killed
-resumes from its last checkpoint. Loss scaling across replicas: each replica's loss is the mean
-over its share of the global batch, divided by the number of replicas, so the summed gradient is
-the gradient of the mean over the global batch (the losses are means of per-image losses).
+runs the task's loss (dflow_tf.training.task.Task) with tf.GradientTape inside `strategy.run`,
+applies Adam, and keeps resumable checkpoints (model, optimizer, step and the input iterator) in
+`stage_dir/checkpoints`. In steps: restore or initialise the model, the training data, the loop,
+finish (evaluations, final checkpoint, done.json). A stage that finished leaves
+`stage_dir/done.json` and is not run again (its result is read back from there); a stage that
+was killed resumes from its newest readable checkpoint. Loss scaling across replicas: each
+replica's loss is the mean over its share of the global batch, divided by the number of
+replicas, so the summed gradient is the gradient of the mean over the global batch (the losses
+are means of per-image losses).
 """
+import dataclasses
 import json
 import os
 import shutil
+from typing import NamedTuple
 
 import gin
 import tensorflow as tf
 from tensorflow.python.trackable.base import Trackable
 
-from dflow_tf.data.augment import Augmentation, Photometric
+from dflow_tf.checkpoints import restore_weights, resume_checkpoint, save_model_description
+from dflow_tf.data.augment import Augmentation
 from dflow_tf.data.pipeline import make_dataset
-from dflow_tf.evaluation import evaluate_model
+from dflow_tf.evaluation import evaluate_model, summary_line
 from dflow_tf.training.optimizer import current_learning_rate, make_optimizer
 from dflow_tf.training.progress import Progress
 from dflow_tf.training.strategy import is_chief, make_strategy
-
-gin.external_configurable(Augmentation, module="dflow_tf.data")
-gin.external_configurable(Photometric, module="dflow_tf.data")
+from dflow_tf.training.task import optional_hook
 
 DONE_FILE = "done.json"
 
@@ -34,43 +38,11 @@ class TrainingDiverged(RuntimeError):
     """Raised after too many consecutive non-finite losses or gradients."""
 
 
-def latest_checkpoint(path):
-    """The newest checkpoint prefix under a stage directory, a checkpoints directory (with or
-    without a `checkpoint` state file, e.g. an imported TF1 model) or a prefix; None if none."""
-    for candidate in (os.path.join(path, "checkpoints"), path):
-        if os.path.isdir(candidate):
-            found = tf.train.latest_checkpoint(candidate)
-            if found:
-                return found
-            indexes = sorted(tf.io.gfile.glob(os.path.join(candidate, "*.index")), key=os.path.getmtime)
-            if indexes:
-                return indexes[-1][:-len(".index")]
-    if tf.io.gfile.exists(path + ".index"):
-        return path
-    return None
-
-
-def restore_weights(model, path):
-    """Loads only the model weights from the latest checkpoint at `path` (stage dir or prefix)."""
-    prefix = latest_checkpoint(path)
-    if prefix is None:
-        raise FileNotFoundError(f"no checkpoint found at {path!r} (looked for {path}/checkpoints/checkpoint, "
-                                f"{path}/checkpoint and {path}.index)")
-    # read, not restore: checkpoints written with Checkpoint.write (dflow_tf.import_tf1) have no
-    # save_counter, which restore() would create and then report as unmatched.
-    tf.train.Checkpoint(model=model).read(prefix).expect_partial().assert_existing_objects_matched()
-    return prefix
-
-
-MODEL_CONFIG_FILE = "model.json"
-
-
-def save_model_config(model, directory):
-    """Writes the model's class and constructor config to directory/model.json (read back by
-    dflow_tf.loading.load_model)."""
-    os.makedirs(directory, exist_ok=True)
-    with open(os.path.join(directory, MODEL_CONFIG_FILE), "w") as f:
-        json.dump({"class": type(model).__name__, "config": model.get_config()}, f, indent=1)
+class StageResult(NamedTuple):
+    """What a training stage returns (and records in done.json)."""
+    checkpoint: str                 # prefix of the final checkpoint
+    evaluation: dict | None      # metrics on the stage's eval_split, or None
+    extra_evaluations: dict         # {label: metrics} of the task's extra evaluations (Task)
 
 
 def build_model(model):
@@ -94,16 +66,13 @@ def train_stage(stage_dir, experiment_dir=None, *, model_fn=gin.REQUIRED, task=g
                 jit_compile=False, mixed_precision=False, deterministic=False, data_dir=None,
                 manual_dir=None, strategy=None, eval_split="validation", eval_every=0,
                 eval_batches=None, eval_batch_size=4):
-    """Trains one stage and returns the path of its final checkpoint.
+    """Trains one stage and returns its StageResult (final checkpoint, evaluations).
 
     Args:
-      stage_dir: output folder of the stage (checkpoints/, tensorboard/, done.json).
+      stage_dir: output folder of the stage (checkpoints/, tensorboard/, model.json, done.json).
       experiment_dir: folder that relative `init_from` names are resolved against.
       model_fn: callable returning a new (unbuilt) flow model, e.g. @TwoFramePWC.
-      task: object with num_frames(model) and compute_loss(model, batch) -> (loss, scalars,
-        pictures), e.g. @UnsupervisedTask(); optional setup(experiment_dir) (called once in the
-        strategy scope) and prepare(batch) (called every step outside the gradient tape). Every
-        batch carries "seed", an int64 [2] stateless seed distinct per step and replica.
+      task: the objective, a dflow_tf.training.task.Task, e.g. @UnsupervisedTask().
       num_steps: total training steps of the stage (a resumed stage runs the remainder).
       batch_size: global batch size, split over replicas.
       crop_size: (height, width) training crop; None keeps the stored size.
@@ -122,14 +91,69 @@ def train_stage(stage_dir, experiment_dir=None, *, model_fn=gin.REQUIRED, task=g
         `eval_batches` batches of `eval_batch_size`); None = no evaluation.
 
     Returns:
-      (final checkpoint path, final evaluation metrics dict or None).
+      StageResult(final checkpoint path, final evaluation metrics or None, the task's extra
+      evaluations).
     """
+    finished = finished_stage(stage_dir)
+    if finished is not None:
+        print(f"[{os.path.basename(stage_dir)}] already finished: {finished.checkpoint}")
+        return finished
+    _seed_and_precision(seed, deterministic, mixed_precision)
+    strategy = strategy or make_strategy()
+    name = os.path.relpath(stage_dir, experiment_dir) if experiment_dir else os.path.basename(stage_dir)
+    stage = _Stage(name, stage_dir, experiment_dir, strategy, is_chief(strategy))
+
+    # 1. restore or initialise; 2. data; 3. the loop; 4. finish.
+    state, restored = _restore_or_initialise(stage, model_fn, task, mixed_precision, init_from)
+    iterator = _training_data(stage, state, restored, task, dataset, split, batch_size, crop_size,
+                              augmentation, seed, data_dir, manual_dir)
+    evaluate = _evaluator(state.model, dataset, eval_split, eval_batch_size, seed, data_dir, manual_dir)
+    progress = Progress(name, int(state.step.numpy()), num_steps,
+                        log_dir=os.path.join(stage_dir, "tensorboard") if stage.chief else None,
+                        every=log_every, quiet=not stage.chief)
+    train_step = _make_train_step(strategy, state.model, state.optimizer, task, state.step, jit_compile,
+                                  mixed_precision, seed)
+    periodic = (lambda: evaluate(eval_batches)) if evaluate and eval_every else None
+    skipped = _run_steps(stage, state, train_step, iterator, progress, num_steps, checkpoint_every,
+                         image_every, max_nonfinite, periodic, eval_every)
+    return _finish(stage, state, task, progress, evaluate, skipped)
+
+
+def finished_stage(stage_dir):
+    """The StageResult recorded in stage_dir/done.json by a finished stage, or None."""
     done_path = os.path.join(stage_dir, DONE_FILE)
-    if os.path.exists(done_path):
-        with open(done_path) as f:
-            done = json.load(f)
-        print(f"[{os.path.basename(stage_dir)}] already finished at step {done['step']}: {done['checkpoint']}")
-        return done["checkpoint"], done.get("evaluation")
+    if not os.path.exists(done_path):
+        return None
+    with open(done_path) as f:
+        done = json.load(f)
+    return StageResult(done["checkpoint"], done.get("evaluation"), done.get("extra_evaluations", {}))
+
+
+@dataclasses.dataclass
+class _Stage:
+    """Where and how a stage runs."""
+    name: str             # for the log lines: the stage folder relative to the experiment
+    stage_dir: str
+    experiment_dir: str | None
+    strategy: tf.distribute.Strategy
+    chief: bool           # writes summaries, model.json, done.json; keeps its checkpoints
+
+    def log(self, message):
+        print(f"[{self.name}] {message}")
+
+
+@dataclasses.dataclass
+class _TrainingState:
+    """The trained objects and their checkpointing."""
+    model: object
+    optimizer: object
+    step: tf.Variable
+    checkpoint: tf.train.Checkpoint
+    manager: tf.train.CheckpointManager
+    checkpoint_dir: str   # where this worker saves (non-chief workers: a temporary folder)
+
+
+def _seed_and_precision(seed, deterministic, mixed_precision):
     if deterministic:
         tf.keras.utils.set_random_seed(seed)
         tf.config.experimental.enable_op_determinism()
@@ -137,10 +161,14 @@ def train_stage(stage_dir, experiment_dir=None, *, model_fn=gin.REQUIRED, task=g
         tf.random.set_seed(seed)
     if mixed_precision:
         tf.keras.mixed_precision.set_global_policy("mixed_float16")
-    strategy = strategy or make_strategy()
-    chief = is_chief(strategy)
-    name = os.path.relpath(stage_dir, experiment_dir) if experiment_dir else os.path.basename(stage_dir)
 
+
+def _restore_or_initialise(stage, model_fn, task, mixed_precision, init_from):
+    """Step 1: model, optimizer and step under the strategy, restored from the stage's newest
+    readable checkpoint (a resumed stage) or initialised (from `init_from` or at random).
+
+    Returns (_TrainingState, the checkpoint's restore status or None)."""
+    strategy = stage.strategy
     with strategy.scope():
         model = model_fn()
         optimizer = make_optimizer(mixed_precision=mixed_precision)
@@ -148,110 +176,124 @@ def train_stage(stage_dir, experiment_dir=None, *, model_fn=gin.REQUIRED, task=g
     with strategy.scope():
         build_model(model)
         optimizer.build(model.trainable_variables)
-        if hasattr(task, "setup"):  # e.g. frozen teachers, created under the same strategy
-            task.setup(experiment_dir=experiment_dir)
-
-    if chief:
-        save_model_config(model, stage_dir)
+        optional_hook(task, "setup")(experiment_dir=stage.experiment_dir)  # e.g. frozen teachers
+    if stage.chief:
+        save_model_description(model, stage.stage_dir)
     checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, step=step)
-    checkpoint_dir = os.path.join(stage_dir, "checkpoints")
-    if not chief:  # every worker must save (collectives); only the chief's copy is kept
-        task_id = strategy.cluster_resolver.task_id
-        checkpoint_dir = os.path.join(stage_dir, f"worker_tmp_{task_id}")
+    checkpoint_dir = os.path.join(stage.stage_dir, "checkpoints")
+    if not stage.chief:  # every worker must save (collectives); only the chief's copy is kept
+        checkpoint_dir = os.path.join(stage.stage_dir, f"worker_tmp_{strategy.cluster_resolver.task_id}")
     manager = tf.train.CheckpointManager(checkpoint, checkpoint_dir, max_to_keep=3)
-    resume = tf.train.latest_checkpoint(os.path.join(stage_dir, "checkpoints"))
-    restored = checkpoint.restore(resume) if resume else None
+    state = _TrainingState(model, optimizer, step, checkpoint, manager, checkpoint_dir)
+    resume = resume_checkpoint(os.path.join(stage.stage_dir, "checkpoints"), log=stage.log)
     if resume:
-        print(f"[{name}] resuming from {resume} at step {int(step.numpy())}")
-    elif init_from:
+        restored = checkpoint.restore(resume)
+        stage.log(f"resuming from {resume} at step {int(step.numpy())}")
+        return state, restored
+    if init_from:
         source = init_from
-        if experiment_dir and not os.path.isabs(init_from) and not os.path.exists(init_from):
-            source = os.path.join(experiment_dir, init_from)
-        print(f"[{name}] initialising the model from {restore_weights(model, source)}")
+        if stage.experiment_dir and not os.path.isabs(init_from) and not os.path.exists(init_from):
+            source = os.path.join(stage.experiment_dir, init_from)
+        stage.log(f"initialising the model from {restore_weights(model, source)}")
+    return state, None
 
-    # The input iterator is saved with the checkpoint where tf.distribute can (one device), so a
-    # resumed run sees exactly the batches it would have seen. Iterators of several replicas are
-    # not checkpointable; there the pipeline restarts with a seed derived from the resumed step,
-    # so that it does not replay the batches already trained on (docs/training.md).
-    multi_replica = strategy.num_replicas_in_sync > 1
-    data_seed = seed + 7919 * int(step.numpy()) if multi_replica else seed
+
+def _training_data(stage, state, restored, task, dataset, split, batch_size, crop_size, augmentation,
+                   seed, data_dir, manual_dir):
+    """Step 2: the distributed iterator of training batches, at the resumed position.
+
+    The input iterator is saved with the checkpoint where tf.distribute can (one device), so a
+    resumed run sees exactly the batches it would have seen. Iterators of several replicas are
+    not checkpointable; there the pipeline restarts with a seed derived from the resumed step, so
+    that it does not replay the batches already trained on (docs/training.md).
+    """
+    multi_replica = stage.strategy.num_replicas_in_sync > 1
+    data_seed = seed + 7919 * int(state.step.numpy()) if multi_replica else seed
     ds = make_dataset(dataset, split, batch_size=batch_size, crop_size=crop_size,
-                      num_frames=task.num_frames(model), augmentation=augmentation, seed=data_seed,
+                      num_frames=task.num_frames(state.model), augmentation=augmentation, seed=data_seed,
                       data_dir=data_dir, manual_dir=manual_dir)
-    iterator = iter(strategy.experimental_distribute_dataset(ds))
+    iterator = iter(stage.strategy.experimental_distribute_dataset(ds))
     if isinstance(iterator, Trackable):
-        checkpoint.iterator = iterator  # restored now if the checkpoint has it (deferred restore)
+        state.checkpoint.iterator = iterator  # restored now if the checkpoint has it (deferred restore)
     if restored is not None:
         restored.assert_existing_objects_matched()
+    return iterator
 
-    train_step = _make_train_step(strategy, model, optimizer, task, step, jit_compile, mixed_precision, seed)
-    progress = Progress(name, int(step.numpy()), num_steps,
-                        log_dir=os.path.join(stage_dir, "tensorboard") if chief else None,
-                        every=log_every, quiet=not chief)
-    evaluate = None
-    if eval_split:
-        def evaluate(max_batches, target=model):
-            eval_ds = make_dataset(dataset, eval_split, batch_size=eval_batch_size, augmentation=None,
-                                   shuffle=False, repeat=False, drop_remainder=False, seed=seed,
-                                   data_dir=data_dir, manual_dir=manual_dir)
-            return evaluate_model(target, eval_ds, max_batches=max_batches)
-    curve_path = os.path.join(stage_dir, "eval_curve.jsonl")
+
+def _evaluator(model, dataset, eval_split, batch_size, seed, data_dir, manual_dir):
+    """fn(max_batches, target=model) -> metrics of `target` on `eval_split` (None: no evaluation)."""
+    if not eval_split:
+        return None
+
+    def evaluate(max_batches, target=model):
+        eval_ds = make_dataset(dataset, eval_split, batch_size=batch_size, augmentation=None, shuffle=False,
+                               repeat=False, drop_remainder=False, seed=seed, data_dir=data_dir,
+                               manual_dir=manual_dir)
+        return evaluate_model(target, eval_ds, max_batches=max_batches)
+
+    return evaluate
+
+
+def _run_steps(stage, state, train_step, iterator, progress, num_steps, checkpoint_every, image_every,
+               max_nonfinite, evaluate_partial, eval_every):
+    """Step 3: the loop up to `num_steps`: logs, pictures, checkpoints, periodic evaluations;
+    non-finite steps are skipped and counted. Returns the number of skipped steps."""
+    curve_path = os.path.join(stage.stage_dir, "eval_curve.jsonl")
     nonfinite_in_row = 0
     skipped_total = 0
-    while int(step.numpy()) < num_steps:
+    while int(state.step.numpy()) < num_steps:
         loss, scalars, applied, pictures = train_step(iterator)
-        current = int(step.numpy())
+        current = int(state.step.numpy())
         if bool(applied):
             nonfinite_in_row = 0
         else:
             nonfinite_in_row += 1
             skipped_total += 1
-            print(f"[{name}] step {current}: non-finite loss or gradient, update skipped "
-                  f"({nonfinite_in_row} in a row, {skipped_total} in total)")
+            stage.log(f"step {current}: non-finite loss or gradient, update skipped "
+                      f"({nonfinite_in_row} in a row, {skipped_total} in total)")
             if nonfinite_in_row >= max_nonfinite:
-                saved = manager.save(checkpoint_number=current)
-                _cleanup(chief, checkpoint_dir)
+                saved = state.manager.save(checkpoint_number=current)
+                _cleanup(stage.chief, state.checkpoint_dir)
                 raise TrainingDiverged(
-                    f"[{name}] {nonfinite_in_row} consecutive steps had a non-finite loss or gradient "
+                    f"[{stage.name}] {nonfinite_in_row} consecutive steps had a non-finite loss or gradient "
                     f"(last loss {float(loss)}); stopped at step {current}. The last good weights are "
                     f"in {saved}. Lower the learning rate or check the input data.")
         host_scalars = {k: float(v) for k, v in scalars.items()}
         host_scalars["skipped_steps"] = float(skipped_total)
-        progress.step(current, host_scalars, current_learning_rate(optimizer))
+        progress.step(current, host_scalars, current_learning_rate(state.optimizer))
         if image_every and current % image_every == 0:
             progress.pictures(current, pictures)
         if current % checkpoint_every == 0 or current == num_steps:
-            manager.save(checkpoint_number=current)
-        if evaluate and eval_every and current % eval_every == 0 and current != num_steps:
-            _record_evaluation(chief, progress, curve_path, current, evaluate(eval_batches))
-    results, teacher_results = None, {}
+            state.manager.save(checkpoint_number=current)
+        if evaluate_partial and current % eval_every == 0 and current != num_steps:
+            _record_evaluation(stage.chief, progress, curve_path, current, evaluate_partial())
+    return skipped_total
+
+
+def _finish(stage, state, task, progress, evaluate, skipped_total):
+    """Step 4: the final evaluation and the task's extra evaluations, the final checkpoint,
+    done.json and the stage's config.gin. Returns the StageResult."""
+    results, extra = None, {}
     if evaluate:
         results = evaluate(None)
-        _record_evaluation(chief, progress, curve_path, int(step.numpy()), results)
-        # Teachers that this experiment did not train (given as checkpoints) are evaluated here,
-        # on the same split, so that the experiment's table compares the student with every teacher.
-        teachers = getattr(task, "teachers", None)
-        for path, teacher in (teachers.members_outside(experiment_dir) if teachers is not None else []):
-            teacher_results[path] = evaluate(None, teacher)
-        if chief:
-            for label, metrics in [*((f"teacher {path}", r) for path, r in teacher_results.items()),
-                                   (name, results)]:
-                print(f"[{label}] validation: " + ", ".join(
-                    f"{k}={metrics[k]:.3f}" for k in SUMMARY_KEYS if k in metrics))
+        _record_evaluation(stage.chief, progress, os.path.join(stage.stage_dir, "eval_curve.jsonl"),
+                           int(state.step.numpy()), results)
+        extra = optional_hook(task, "extra_evaluations")(lambda model: evaluate(None, model),
+                                                         experiment_dir=stage.experiment_dir)
+        if stage.chief:
+            for label, metrics in [*extra.items(), (stage.name, results)]:
+                print(f"[{label}] validation: {summary_line(metrics)}")
     progress.close()
-    final = manager.save(checkpoint_number=int(step.numpy())) if manager.latest_checkpoint is None else \
-        manager.latest_checkpoint
-    _cleanup(chief, checkpoint_dir)
-    if chief:
-        with open(done_path, "w") as f:
-            json.dump({"step": int(step.numpy()), "checkpoint": final, "skipped_steps": skipped_total,
-                       "evaluation": results, "teacher_evaluations": teacher_results}, f, indent=1)
-        with open(os.path.join(stage_dir, "config.gin"), "w") as f:
+    manager = state.manager
+    final = manager.latest_checkpoint or manager.save(checkpoint_number=int(state.step.numpy()))
+    _cleanup(stage.chief, state.checkpoint_dir)
+    if stage.chief:
+        with open(os.path.join(stage.stage_dir, DONE_FILE), "w") as f:
+            json.dump({"step": int(state.step.numpy()), "checkpoint": final, "skipped_steps": skipped_total,
+                       "evaluation": results, "extra_evaluations": extra}, f, indent=1)
+        with open(os.path.join(stage.stage_dir, "config.gin"), "w") as f:
             f.write(gin.config_str())
-    return final, results
-
-
-SUMMARY_KEYS = ("epe_all/pixel_pooled", "epe_noc/pixel_pooled", "epe_occ/pixel_pooled", "fl_all/pixel_pooled")
+    return StageResult(final, results, extra)
 
 
 def _record_evaluation(chief, progress, curve_path, step, results):
@@ -273,9 +315,10 @@ def _make_train_step(strategy, model, optimizer, task, step, jit_compile, mixed_
     variables = model.trainable_variables
     replicas = strategy.num_replicas_in_sync
 
+    prepare = optional_hook(task, "prepare")
+
     def loss_and_grads(batch):
-        if hasattr(task, "prepare"):  # targets that need no gradient (e.g. teachers) off the tape
-            batch = task.prepare(batch)
+        batch = prepare(batch)  # targets that need no gradient (e.g. teachers) off the tape
         with tf.GradientTape() as tape:
             loss, scalars, pictures = task.compute_loss(model, batch)
             scaled = tf.cast(loss, tf.float32) / replicas

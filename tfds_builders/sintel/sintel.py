@@ -14,7 +14,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from dflow_tf import io as flow_io
-from dflow_tf.data import schema
+from dflow_tf.data import frame_windows, schema
 from tfds_builders import _common
 
 MANUAL_DOWNLOAD_INSTRUCTIONS = """\
@@ -46,7 +46,7 @@ class SintelConfig(tfds.core.BuilderConfig):
 
 def _config(pass_name, num_frames):
     name = pass_name if num_frames == 2 else f"{pass_name}_{num_frames}"
-    ref = schema.reference_index(num_frames)
+    ref = frame_windows.reference_index(num_frames)
     return SintelConfig(name=name, pass_name=pass_name, num_frames=num_frames,
                         description=f"{pass_name} pass, {num_frames}-frame windows, ground truth of "
                         f"window frame {ref} -> {ref + 1}")
@@ -84,7 +84,7 @@ class Sintel(tfds.core.GeneratorBasedBuilder):
         if not scenes:
             raise _common.ManualDirError(f"no scene folders in {pass_dir} (manual directory "
                                          f"{manual}). {_HINT}")
-        ref = schema.reference_index(c.num_frames)
+        ref = frame_windows.reference_index(c.num_frames)
         for scene in scenes:
             names = _common.sorted_names(pass_dir / scene, "frame_*.png")
             for start in range(len(names) - c.num_frames + 1):

@@ -10,7 +10,7 @@ import dataclasses
 import numpy as np
 import tensorflow_datasets as tfds
 
-from dflow_tf.data import schema
+from dflow_tf.data import frame_windows, schema
 from tfds_builders import _common
 from tfds_builders.synthetic_flow import render
 
@@ -71,7 +71,7 @@ class SyntheticFlow(tfds.core.GeneratorBasedBuilder):
     def _generate_examples(self, split, size):
         c = self.builder_config
         spec = c.scene_spec()
-        ref = schema.reference_index(c.num_frames)
+        ref = frame_windows.reference_index(c.num_frames)
         for index in range(size):
             rng = np.random.default_rng(render.example_seed(c.seed, split, index))
             sample = render.render_sample(spec, rng)
