@@ -169,7 +169,9 @@ class _PyramidFlowModel(keras.Model):
         for level, estimator in zip(self.levels, self.estimators):
             ref, tgt = reference[level - 1], target[level - 1]
             if flow is None:
-                flow = tf.zeros_like(ref[..., :2])
+                # Zeros of the features' shape, not zeros_like(features): a value dependence that
+                # grappler's remapper breaks under oneDNN (docs/models.md, "Console").
+                flow = tf.zeros(tf.concat([tf.shape(ref)[:3], [2]], axis=0), ref.dtype)
                 warped = tgt  # warping by zero flow is the identity
             else:
                 flow = flow_ops.resize_flow(flow, _spatial_size(ref))

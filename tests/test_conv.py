@@ -1,0 +1,154 @@
+"""The convolution formulations (dflow_tf.ops.conv) against a numpy loop, with their gradients,
+and the choice between them on this machine's backend (oneDNN or Eigen)."""
+import itertools
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from dflow_tf.models.layers import leaky_relu
+from dflow_tf.ops import conv
+
+
+def numpy_conv_same(x, kernel, stride, dilation):
+    """TF 'SAME' convolution by a plain loop: x [B, H, W, C], kernel HWIO."""
+    b, h, w, _ = x.shape
+    kh, kw, _, c_out = kernel.shape
+    out_h, out_w = -(-h // stride), -(-w // stride)
+    pad_h = max((out_h - 1) * stride + (kh - 1) * dilation + 1 - h, 0)
+    pad_w = max((out_w - 1) * stride + (kw - 1) * dilation + 1 - w, 0)
+    top, left = pad_h // 2, pad_w // 2
+    out = np.zeros((b, out_h, out_w, c_out))
+    for i in range(out_h):
+        for j in range(out_w):
+            for a in range(kh):
+                for c in range(kw):
+                    y = i * stride - top + a * dilation
+                    x_ = j * stride - left + c * dilation
+                    if 0 <= y < h and 0 <= x_ < w:
+                        out[:, i, j] += x[:, y, x_] @ kernel[a, c]
+    return out
+
+
+CASES = [  # (batch, height, width, c_in, c_out, stride, dilation)
+    (1, 14, 10, 3, 4, 1, 2),    # H, W not multiples of the dilation
+    (1, 16, 16, 5, 3, 1, 4),
+    (2, 9, 7, 2, 2, 1, 3),
+    (1, 16, 12, 5, 3, 1, 1),    # row strips apply
+    (1, 10, 6, 2, 3, 2, 1),     # stride 2 (the pyramid)
+    (2, 15, 9, 4, 4, 2, 1),
+]
+
+
+def _applies(formulation, batch, height, stride, dilation):
+    if formulation == "space_to_batch":
+        return dilation > 1
+    if formulation == "row_strips":
+        return stride == 1 and dilation == 1 and batch == 1 and height % 2 == 0 and height >= 8
+    return True
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: "x".join(map(str, c)))
+def test_every_formulation_and_kernel_gradient_matches_a_numpy_convolution(case):
+    b, h, w, c_in, c_out, stride, dilation = case
+    rng = np.random.default_rng(sum(case))
+    x = rng.normal(size=(b, h, w, c_in))
+    kernel = rng.normal(size=(3, 3, c_in, c_out))
+    expected = numpy_conv_same(x, kernel, stride, dilation)
+    # Gradients of sum(y * g) are dL/dx = conv-transpose(g), dL/dk = correlation(x, g); check them
+    # against numeric derivatives of the numpy convolution along random directions.
+    g = rng.normal(size=expected.shape)
+    xt, kt = tf.constant(x, tf.float32), tf.constant(kernel, tf.float32)
+    for formulation, kernel_gradient in itertools.product(conv.FORMULATIONS, ("native", "matmul")):
+        if not _applies(formulation, b, h, stride, dilation):
+            continue
+        if dilation > 1 and formulation == "native" and not conv.cpu_has_native_dilated_gradient("float32"):
+            want_gradient = False  # Eigen: the forward pass exists, its input gradient does not
+        else:
+            want_gradient = True
+        with tf.GradientTape() as tape:
+            tape.watch([xt, kt])
+            y = conv.conv2d_same(xt, kt, stride, dilation, formulation, kernel_gradient)
+            loss = tf.reduce_sum(y * tf.constant(g, tf.float32))
+        np.testing.assert_allclose(y.numpy(), expected, rtol=1e-4, atol=1e-4,
+                                   err_msg=f"{formulation}/{kernel_gradient}")
+        if not want_gradient:
+            continue
+        dx, dk = tape.gradient(loss, [xt, kt])
+        for name, value, grad in (("x", x, dx), ("kernel", kernel, dk)):
+            direction = rng.normal(size=value.shape)
+            eps = 1e-3
+            plus = {"x": x, "kernel": kernel}
+            minus = dict(plus)
+            plus[name] = value + eps * direction
+            minus[name] = value - eps * direction
+            numeric = (np.sum(numpy_conv_same(plus["x"], plus["kernel"], stride, dilation) * g)
+                       - np.sum(numpy_conv_same(minus["x"], minus["kernel"], stride, dilation) * g)) / (2 * eps)
+            analytic = float(np.sum(grad.numpy() * direction))
+            assert analytic == pytest.approx(numeric, rel=1e-3, abs=1e-3), f"{formulation}/{kernel_gradient} d{name}"
+
+
+def test_chosen_formulation_always_has_a_gradient_on_this_backend():
+    """Whatever oneDNN / Eigen this process runs, the automatic choice trains dilated convs."""
+    x = tf.random.normal([1, 16, 16, 4])
+    kernel = tf.random.normal([3, 3, 4, 4])
+    for dilation in (1, 2, 16):
+        with tf.GradientTape() as tape:
+            tape.watch(kernel)
+            loss = tf.reduce_sum(conv.conv2d_same(x, kernel, 1, dilation))
+        grad = tape.gradient(loss, kernel)
+        assert np.all(np.isfinite(grad.numpy()))
+    if not conv.cpu_has_native_dilated_gradient("float32"):
+        assert conv.choose_formulation(x, 2, 1, 4)[0] == "space_to_batch"
+
+
+def test_float16_dilated_convs_train_where_onednn_falls_back_to_eigen():
+    x = tf.random.normal([2, 16, 16, 4], dtype=tf.float16)
+    kernel = tf.cast(tf.random.normal([3, 3, 4, 4]), tf.float16)
+    with tf.GradientTape() as tape:
+        tape.watch([x, kernel])
+        loss = tf.reduce_sum(tf.cast(conv.conv2d_same(x, kernel, 1, 4), tf.float32))
+    dx, dk = tape.gradient(loss, [x, kernel])
+    assert dx.dtype == tf.float16 and np.all(np.isfinite(dk.numpy()))
+
+
+def test_below_avx512_rules(monkeypatch):
+    """The oneDNN-below-AVX-512 plan (an AVX2 CPU), whatever CPU runs the test."""
+    monkeypatch.setattr(conv, "cpu_has_native_dilated_gradient", lambda dtype: True)
+    monkeypatch.setattr(conv, "onednn_below_avx512", lambda: True)
+    one = tf.zeros([1, 112, 256, 128])
+    two = tf.zeros([2, 112, 256, 128])
+    assert conv.choose_formulation(one, 1, 1, 128) == ("row_strips", "matmul")
+    assert conv.choose_formulation(one, 4, 1, 128) == ("space_to_batch", "matmul")
+    assert conv.choose_formulation(two, 4, 1, 128) == ("native", "matmul")
+    assert conv.choose_formulation(two, 1, 1, 16) == ("native", "native")  # narrow: oneDNN's own
+    assert conv.choose_formulation(tf.zeros([1, 7, 16, 128]), 1, 1, 128)[0] == "native"  # odd height
+    monkeypatch.setattr(conv, "onednn_below_avx512", lambda: False)
+    assert conv.choose_formulation(one, 4, 1, 128) == ("native", "native")
+
+
+def test_forced_formulation_and_bad_arguments(monkeypatch):
+    x = tf.zeros([1, 16, 16, 4])
+    monkeypatch.setenv(conv.FORCE_VARIABLE, "space_to_batch")
+    assert conv.choose_formulation(x, 2, 1, 4)[0] == "space_to_batch"
+    assert conv.choose_formulation(x, 1, 1, 4)[0] == "native"  # does not apply undilated
+    monkeypatch.setenv(conv.FORCE_VARIABLE, "winograd")
+    with pytest.raises(ValueError, match="DFLOW_CONV_FORMULATION"):
+        conv.choose_formulation(x, 1, 1, 4)
+    monkeypatch.delenv(conv.FORCE_VARIABLE)
+    with pytest.raises(ValueError, match="stride 2 with dilation 2"):
+        conv.conv2d_same(x, tf.zeros([3, 3, 4, 4]), 2, 2)
+    with pytest.raises(ValueError, match="odd kernel"):
+        conv.conv2d_same(x, tf.zeros([2, 2, 4, 4]), 1, 2, "space_to_batch")
+    with pytest.raises(ValueError, match="row_strips needs"):
+        conv.conv2d_same(tf.zeros([2, 16, 16, 4]), tf.zeros([3, 3, 4, 4]), 1, 1, "row_strips")
+
+
+def test_leaky_relu_value_and_gradient_equal_tensorflows():
+    x = tf.constant([-2.0, -0.5, 0.0, 0.5, 3.0])
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(x)
+        ours = leaky_relu(x, 0.2)
+        stock = tf.nn.leaky_relu(x, 0.2)
+    np.testing.assert_array_equal(ours.numpy(), stock.numpy())
+    np.testing.assert_array_equal(tape.gradient(ours, x).numpy(), tape.gradient(stock, x).numpy())
