@@ -33,10 +33,10 @@ setup(
     install_requires=RUNTIME,
     extras_require=EXTRAS,
     entry_points={"console_scripts": [
-        "dflow-train=dflow_tf.train:run",
-        "dflow-evaluate=dflow_tf.evaluate:run",
-        "dflow-predict=dflow_tf.predict:run",
-        "dflow-submission=dflow_tf.submission:run",
-        "dflow-export=dflow_tf.export.cli:run",
+        "dflow-train=dflow_tf.commands:train",
+        "dflow-evaluate=dflow_tf.commands:evaluate",
+        "dflow-predict=dflow_tf.commands:predict",
+        "dflow-submission=dflow_tf.commands:submission",
+        "dflow-export=dflow_tf.commands:export",
     ]},
 )

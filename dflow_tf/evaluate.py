@@ -14,7 +14,10 @@ import math
 import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads: a readable console
+from dflow_tf.native_logs import add_verbose_argument, hide_native_logs
+
+if __name__ == "__main__":
+    hide_native_logs()  # before TensorFlow loads: its native log lines off the console
 
 import numpy as np
 
@@ -266,6 +269,7 @@ def build_parser():
     parser.add_argument("--max_examples", type=int, help="evaluate only the first N examples")
     add_data_arguments(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress line")
+    add_verbose_argument(parser)
     return parser
 
 

@@ -24,7 +24,13 @@ import os
 import sys
 
 import numpy as np
-import tensorflow as tf
+
+from dflow_tf.native_logs import add_verbose_argument, hide_native_logs
+
+if __name__ == "__main__":
+    hide_native_logs()  # before TensorFlow loads: its native log lines off the console
+
+import tensorflow as tf  # noqa: E402
 
 from dflow_tf.checkpoints import IMPORTED_PREFIX, save_model_description
 from dflow_tf.console import check_output_path, exit_on_input_error
@@ -115,6 +121,7 @@ def main(argv=None):
     parser.add_argument("--normalize_input", action="store_true",
                         help="the model normalises each input image per channel (SelFlow's Sintel "
                              "fine-tuned release); recorded in the config")
+    add_verbose_argument(parser)
     return _import_command(parser.parse_args(argv))
 
 

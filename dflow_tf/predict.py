@@ -16,7 +16,10 @@ import os
 import re
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads: a readable console
+from dflow_tf.native_logs import add_verbose_argument, hide_native_logs
+
+if __name__ == "__main__":
+    hide_native_logs()  # before TensorFlow loads: its native log lines off the console
 
 import numpy as np
 
@@ -132,6 +135,7 @@ def build_parser():
     parser.add_argument("--max_flow", type=float, help="flow speed of full colour saturation (default: per picture)")
     add_model_arguments(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress line")
+    add_verbose_argument(parser)
     return parser
 
 

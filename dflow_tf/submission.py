@@ -26,7 +26,10 @@ import os
 import sys
 import zipfile
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads: a readable console
+from dflow_tf.native_logs import add_verbose_argument, hide_native_logs
+
+if __name__ == "__main__":
+    hide_native_logs()  # before TensorFlow loads: its native log lines off the console
 
 import numpy as np
 
@@ -162,6 +165,7 @@ def build_parser():
     parser.add_argument("--no_zip", action="store_true", help="KITTI: write the folder only")
     add_model_arguments(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress line")
+    add_verbose_argument(parser)
     return parser
 
 

@@ -14,7 +14,10 @@ unreadable checkpoints, an unwritable --output_dir) ends with one `error:` line.
 import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads: a readable console
+from dflow_tf.native_logs import hide_native_logs
+
+if __name__ == "__main__":
+    hide_native_logs()  # before TensorFlow loads: its native log lines off the console
 
 from absl import app, flags
 
@@ -22,6 +25,7 @@ FLAGS = flags.FLAGS
 flags.DEFINE_multi_string("gin_file", [], "gin config files, applied in order")
 flags.DEFINE_multi_string("gin_param", [], "extra gin bindings, e.g. 'train_stage.num_steps=100'")
 flags.DEFINE_string("output_dir", None, "overrides run_experiment.output_dir")
+flags.DEFINE_boolean("verbose", False, "keep TensorFlow's own log lines on the console")
 
 
 def main(argv):

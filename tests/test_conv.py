@@ -152,3 +152,16 @@ def test_leaky_relu_value_and_gradient_equal_tensorflows():
         stock = tf.nn.leaky_relu(x, 0.2)
     np.testing.assert_array_equal(ours.numpy(), stock.numpy())
     np.testing.assert_array_equal(tape.gradient(ours, x).numpy(), tape.gradient(stock, x).numpy())
+
+
+def test_portable_ops_trace_native_convolutions_and_the_stock_leaky_relu(monkeypatch):
+    """What an export traces does not depend on the backend that traced it."""
+    monkeypatch.setattr(conv, "cpu_has_native_dilated_gradient", lambda dtype: False)  # as Eigen
+    x = tf.zeros([1, 16, 16, 64])
+    assert conv.choose_formulation(x, 4, 1, 64)[0] == "space_to_batch"
+    with conv.portable_ops():
+        assert conv.choose_formulation(x, 4, 1, 64) == ("native", "native")
+        graph = tf.function(lambda t: leaky_relu(conv.conv2d_same(t, tf.zeros([3, 3, 64, 8]), 1, 4), 0.2))
+        ops = {op.type for op in graph.get_concrete_function(x).graph.get_operations()}
+    assert conv.portable_ops_active() is False
+    assert "SpaceToBatchND" not in ops and "IdentityN" not in ops and "LeakyRelu" in ops

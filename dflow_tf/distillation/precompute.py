@@ -18,7 +18,10 @@ import os
 import sys
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads: a readable console
+from dflow_tf.native_logs import add_verbose_argument, hide_native_logs
+
+if __name__ == "__main__":
+    hide_native_logs()  # before TensorFlow loads: its native log lines off the console
 
 import tensorflow as tf
 
@@ -86,6 +89,7 @@ def main(argv=None):
     parser.add_argument("--batch_size", type=int, default=4)
     parser.add_argument("--alpha1", type=float, default=0.01)
     parser.add_argument("--alpha2", type=float, default=0.5)
+    add_verbose_argument(parser)
     args = parser.parse_args(argv)
     if os.path.exists(args.out):
         sys.exit(f"error: --out {args.out} exists; choose a new folder")

@@ -11,8 +11,9 @@ Exit status 0 on success, 1 when the export is impossible as asked (the message 
 unreadable checkpoint or an unwritable --out), 2 for bad arguments.
 """
 import argparse
-import os
 import sys
+
+from dflow_tf.native_logs import add_verbose_argument, hide_native_logs
 
 FORMATS = {  # format: (precisions, fixed input size required)
     "saved_model": (("fp32",), False),
@@ -46,6 +47,7 @@ def build_parser():
                         help="tflite: fp32, fp16 (float16 weights), int8 (dynamic range); "
                              "tftrt: fp32, fp16; others: fp32")
     add_model_arguments(parser)
+    add_verbose_argument(parser)
     return parser
 
 
@@ -100,7 +102,7 @@ def export(args):
 
 def main(argv=None):
     """Parses `argv` (default sys.argv[1:]), exports; returns the exit status."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    hide_native_logs(argv)
     parser = build_parser()
     args = parser.parse_args(argv)
     _check_arguments(parser, args)

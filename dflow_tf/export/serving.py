@@ -15,6 +15,7 @@ by H / H' (with dynamic H, W the padded size is computed in the graph).
 import tensorflow as tf
 
 from dflow_tf.inference import predict_tensor
+from dflow_tf.ops.conv import portable_ops
 
 FRAME_NAMES = ("frame1", "frame2", "frame3")
 OUTPUT_NAME = "flow"
@@ -79,7 +80,8 @@ def flow_from_frames(model, frames, names=None, check=True):
     names = names or input_names(model)
     if check:
         frames = check_frames(frames, names)
-    return predict_tensor(model, tf.stack(frames, axis=1))
+    with portable_ops():  # the plain TF ops, whatever backend traces the export (docs/models.md)
+        return predict_tensor(model, tf.stack(frames, axis=1))
 
 
 def serving_function(model, height=None, width=None, batch=None, check=True, rank_known=False):

@@ -2,7 +2,7 @@
 import keras
 import tensorflow as tf
 
-from dflow_tf.ops.conv import conv2d_same
+from dflow_tf.ops.conv import conv2d_same, portable_ops_active
 
 
 def leaky_relu(x, negative_slope):
@@ -13,8 +13,12 @@ def leaky_relu(x, negative_slope):
     stock gradient, LeakyReluGrad(dy, features=BiasAdd), still reads; the pass then fails for the
     whole training graph ("remapper failed: ... fanout '.../LeakyReluGrad' exist for missing node
     '.../BiasAdd'") and the graph runs unfused. The fused node keeps the LeakyRelu's name, so a
-    gradient that reads the output survives the fusion.
+    gradient that reads the output survives the fusion. Inside `ops.conv.portable_ops()` (exports)
+    it is the stock op.
     """
+    if portable_ops_active():
+        return tf.nn.leaky_relu(x, alpha=negative_slope)
+
     @tf.custom_gradient
     def activation(x):
         y = tf.nn.leaky_relu(x, alpha=negative_slope)

@@ -28,17 +28,39 @@ Formulations (all compute the same function, tested against a numpy loop):
 applies (for benchmarks and tests). The kernel layout is the plain HWIO one, so checkpoints,
 the TF1 importer and exports do not depend on the formulation.
 """
+import contextlib
 import functools
 import os
 import platform
+import threading
 
 import tensorflow as tf
 
 FORMULATIONS = ("native", "space_to_batch", "row_strips")
 FORCE_VARIABLE = "DFLOW_CONV_FORMULATION"
+_portable = threading.local()
 
 
-@functools.lru_cache(maxsize=None)
+@contextlib.contextmanager
+def portable_ops():
+    """Within this context conv2d_same (and the models' LeakyReLU) trace the plain TensorFlow ops:
+    native (dilated) convolutions and stock gradients, whatever this machine's backend. That is
+    the graph an export holds: inference only, so every backend runs its forward pass, and
+    TFLite, ONNX and TF Serving on any device see the operators they know best."""
+    previous = getattr(_portable, "active", False)
+    _portable.active = True
+    try:
+        yield
+    finally:
+        _portable.active = previous
+
+
+def portable_ops_active():
+    """True inside `portable_ops()`."""
+    return getattr(_portable, "active", False)
+
+
+@functools.cache
 def cpu_has_native_dilated_gradient(dtype_name):
     """Whether this process's CPU kernels compute the input gradient of a dilated convolution in
     `dtype_name` (True where oneDNN serves the dtype; False with Eigen). Probed once per dtype
@@ -59,7 +81,7 @@ def cpu_has_native_dilated_gradient(dtype_name):
 AVX512_FLAGS = {"avx512f", "avx512bw", "avx512vl", "avx512dq"}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def onednn_below_avx512():
     """Whether oneDNN runs its x86 kernels below AVX-512 (an AVX2 CPU, or ONEDNN_MAX_CPU_ISA capped
     below AVX512_CORE): there a batch of one goes through a slow im2col + GEMM convolution and the
@@ -79,7 +101,7 @@ def onednn_below_avx512():
     return flags is None or not AVX512_FLAGS <= set(flags)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _gpu_visible():
     return bool(tf.config.list_logical_devices("GPU"))
 
@@ -95,7 +117,7 @@ def choose_formulation(x, dilation, stride=1, out_channels=None):
     kernel of `out_channels` outputs.
 
     Rules (static shapes where known):
-    - GPU: native.
+    - GPU, or inside `portable_ops()`: native.
     - CPU, a dilated convolution in a dtype without native gradient (Eigen): space_to_batch.
     - CPU, oneDNN kernels below AVX-512, a static batch of one: space_to_batch for dilated and
       row_strips for undilated stride-1 convolutions of even static height >= 8, so that oneDNN
@@ -108,7 +130,7 @@ def choose_formulation(x, dilation, stride=1, out_channels=None):
     """
     if dilation > 1 and stride > 1:
         raise ValueError(f"conv2d_same: stride {stride} with dilation {dilation} (TF allows one)")
-    if _on_gpu(x):
+    if portable_ops_active() or _on_gpu(x):
         return "native", "native"
     onednn = cpu_has_native_dilated_gradient(x.dtype.base_dtype.name)
     below_avx512 = onednn and onednn_below_avx512()
