@@ -23,13 +23,14 @@ CASES = [{"config": name, "superpixel": on} for name in SIZES for on in (True, F
 
 
 def run_case(case, repeats):
+    import keras
     import numpy as np
     import skimage.data
-    from skimage.transform import resize
     import tensorflow as tf
-    import keras
-    from skimage.segmentation import slic
     from _util import median_time, rss_mib
+    from skimage.segmentation import slic
+    from skimage.transform import resize
+
     from dflow_tf.distillation.task import DistillationTask
     from dflow_tf.distillation.teachers import TeacherEnsemble
     from dflow_tf.distillation.transforms import StudentTransforms

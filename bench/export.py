@@ -129,8 +129,8 @@ def main():
         print(json.dumps(worker(json.loads(args.case), args.workdir, repeats)))
         return
 
-    import numpy as np
     import keras
+    import numpy as np
 
     from dflow_tf.import_tf1 import save_imported
     from dflow_tf.loading import load_model

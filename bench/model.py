@@ -1,7 +1,11 @@
 """Benchmarks the flow networks: parameters, FLOPs, latency, peak RSS, training step time.
 
-    python bench/model.py            # full run (about 15 minutes on 2 shared cores)
-    python bench/model.py --quick    # small sizes
+    python bench/model.py               # full run (about 15 minutes on 2 cores)
+    python bench/model.py --quick       # small sizes
+    python bench/model.py --components  # where a 448x1024 forward pass spends its time
+
+Run it with TF_ENABLE_ONEDNN_OPTS=0 and =1 to compare the backends (the "backend" column says
+which one ran; ONEDNN_MAX_CPU_ISA=AVX2 makes an AVX-512 machine run oneDNN's AVX2 kernels).
 
 Every configuration runs in its own subprocess, so "peak RSS" is per configuration
 (resource.getrusage ru_maxrss of that process: TensorFlow + model + the run, XLA compiler
@@ -10,12 +14,13 @@ its output resolution; cost volume, warping, resizing and activations are not co
 training step counts 3x the forward convs). Latency is the median of `--repeats` (>= 5) timed
 runs after the first call (tracing / XLA compilation, reported separately) and one warm-up run.
 
-The conv2d ceiling is the GFLOP/s of a 3x3 convolution [1,112,256,128] x [3,3,128,128] (the
-shape of the level-2 estimator's second conv at 448x1024) in a tf.function without XLA. It is
-measured on its own first, and inside every worker right after each timed run (best of 3);
-"% ceil" is the median over runs of (model conv GFLOP/s) / (the ceiling measured right after
-that run), which cancels much of the noise from other jobs sharing the CPU. XLA rows are
-compared with the same non-XLA ceiling.
+The conv ceiling is the GFLOP/s of a 3x3 convolution [2,112,256,128] x [3,3,128,128] (the
+level-2 estimator's second conv at 448x1024, batch 2 so that every backend runs its fastest
+kernel) in a tf.function without XLA (bench/_util.CEILING_SHAPE). It is measured first with
+oneDNN off and on, in child processes: "% best" is the model's GFLOP/s over the best of the two
+(the machine's ceiling). Inside every worker it is also re-measured right after each timed run
+(best of 3, the worker's own backend): "% own" is the median over runs of (model conv GFLOP/s) /
+(that ceiling), which cancels much of the noise from other jobs sharing the CPU.
 """
 import argparse
 import json
@@ -27,7 +32,8 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CEILING_SHAPE = ((1, 112, 256, 128), (3, 3, 128, 128))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _util import backend_label, ceiling_conv, describe_ceilings, machine_ceilings  # noqa: E402
 
 
 # --------------------------------------------------------------------------------- helpers
@@ -59,22 +65,12 @@ def _timed(fn):
     return time.perf_counter() - start
 
 
-def ceiling_fn():
-    """(tf.function running the ceiling conv, its FLOPs)."""
-    import tensorflow as tf
-    x_shape, k_shape = CEILING_SHAPE
-    x = tf.random.normal(x_shape)
-    k = tf.random.normal(k_shape) * 0.05
-    flops = 2.0 * x_shape[0] * x_shape[1] * x_shape[2] * k_shape[0] * k_shape[1] * k_shape[2] * k_shape[3]
-    return tf.function(lambda: tf.nn.conv2d(x, k, 1, "SAME")), flops
-
-
 def interleaved(step, repeats, ceiling_runs=3):
     """Times `step` `repeats` times after one warm-up, each run followed by the best of
     `ceiling_runs` runs of the ceiling conv. Returns (median step s, median ceiling GFLOP/s,
     step times, ceiling GFLOP/s per run)."""
     import numpy as np
-    conv, flops = ceiling_fn()
+    conv, flops = ceiling_conv()
     _timed(step)
     _timed(conv)
     steps, ceilings = [], []
@@ -94,13 +90,49 @@ def build(model_name):
 
 
 # --------------------------------------------------------------------------------- workers
+def components(model, height, width, repeats):
+    """Seconds per component of one two-frame forward pass at height x width, batch 1: each
+    component timed alone (tf.function, median) on inputs of the shapes it sees in the pass."""
+    import numpy as np
+    import tensorflow as tf
+
+    from dflow_tf import ops as flow_ops
+
+    def median(fn, *args):
+        fn = tf.function(fn)
+        _timed(lambda: fn(*args))
+        return float(np.median([_timed(lambda: fn(*args)) for _ in range(repeats)]))
+
+    images = tf.random.uniform([model.num_frames, height, width, 3])
+    features = model.feature_pyramid(images)
+    split = {"feature pyramid": median(model.feature_pyramid, images), "cost volume": 0.0,
+             "warp": 0.0, "estimators": 0.0, "upsampling": 0.0}
+    for level, estimator in zip(model.levels, model.estimators):
+        reference = features[level - 1][:1]
+        flow = tf.random.normal(reference.shape[:-1] + [2])
+        split["cost volume"] += median(
+            lambda a, b: flow_ops.cost_volume(a, b, model.search_range), reference, reference)
+        if level != model.levels[0]:  # the coarsest level warps nothing
+            split["warp"] += median(lambda a, b: flow_ops.backward_warp(a, b)[0], reference, flow)
+            coarse = tf.random.normal([1, reference.shape[1] // 2, reference.shape[2] // 2, 2])
+            size = tuple(reference.shape[1:3])
+            split["upsampling"] += median(lambda f, size=size: flow_ops.resize_flow(f, size), coarse)
+        inputs = tf.random.normal(reference.shape[:-1] + [model.estimator_input_channels(level)])
+        split["estimators"] += median(estimator, inputs)
+    context_in = tf.random.normal([1, height // 4, width // 4, model.context_input_channels()])
+    split["context network"] = median(model.context_network, context_in)
+    level2 = tf.random.normal([1, height // 4, width // 4, 2])
+    split["upsampling"] += median(lambda f: flow_ops.resize_flow(f, (height, width)), level2)
+    frames = tf.random.uniform([1, model.num_frames, height, width, 3])
+    split["whole forward pass"] = median(model, frames)
+    return split
+
+
 def worker(case, repeats):
     import tensorflow as tf
-    if case["kind"] == "ceiling":
-        conv, flops = ceiling_fn()
-        _timed(conv)
-        times = sorted(_timed(conv) for _ in range(3 * repeats))
-        return {"gflops": flops / times[len(times) // 2] / 1e9}
+    if case["kind"] == "components":
+        return {"split": components(build(case["model"]), *case["size"], repeats),
+                "backend": backend_label()}
 
     from dflow_tf.inference import padded_size, predict_tensor
     model = build(case["model"])
@@ -135,7 +167,8 @@ def worker(case, repeats):
     fractions = sorted(flops / t / 1e9 / c for t, c in zip(steps, ceilings))
     return {"params": model.count_params(), "gflop": flops / 1e9, "seconds": seconds,
             "first_call_s": first, "ceiling": ceiling, "run_size": [run_h, run_w],
-            "gflops": flops / seconds / 1e9, "fraction": fractions[len(fractions) // 2]}
+            "gflops": flops / seconds / 1e9, "fraction": fractions[len(fractions) // 2],
+            "backend": backend_label()}
 
 
 # --------------------------------------------------------------------------------- driver
@@ -143,7 +176,7 @@ def run_case(case, repeats):
     cmd = [sys.executable, os.path.abspath(__file__), "--worker", json.dumps(case), "--repeats", str(repeats)]
     env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=REPO)
-    lines = [l for l in proc.stdout.splitlines() if l.startswith("{")]
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
     if proc.returncode or not lines:
         raise RuntimeError(f"worker {case} failed:\n{proc.stderr[-3000:]}")
     return json.loads(lines[-1])
@@ -165,9 +198,24 @@ def cases(quick):
     return out
 
 
+def print_components(repeats, size=(448, 1024)):
+    r = run_case({"kind": "components", "model": "two_frame", "size": list(size)}, repeats)
+    split = r["split"]
+    total = split.pop("whole forward pass")
+    print(f"two-frame forward pass {size[0]}x{size[1]}, batch 1, backend {r['backend']}: each "
+          f"component timed alone (median of {repeats}), summed over the levels\n")
+    print(f"| {'component':<27} | {'ms':>7} | {'share':>6} |")
+    print(f"|{'-' * 29}|{'-' * 9}|{'-' * 8}|")
+    for name, seconds in list(split.items()) + [("other (concat, resize, ...)", total - sum(split.values()))]:
+        print(f"| {name:<27} | {1e3 * seconds:>7.1f} | {100 * seconds / total:>5.1f}% |")
+    print(f"| {'whole pass':<27} | {1e3 * total:>7.1f} | 100.0% |")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes")
+    parser.add_argument("--components", action="store_true",
+                        help="only the per-component time split of a 448x1024 forward pass")
     parser.add_argument("--repeats", type=int, default=None, help="timed runs per config (>= 5, default 5)")
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -177,32 +225,36 @@ def main():
         result["peak_rss_mib"] = peak_rss_mib()
         print(json.dumps(result))
         return
+    if args.components:
+        print_components(repeats)
+        return
 
     load = os.getloadavg()[0]
-    ceiling = run_case({"kind": "ceiling"}, repeats)
-    print(f"conv2d ceiling {CEILING_SHAPE[0]}x{CEILING_SHAPE[1]}: {ceiling['gflops']:.1f} GFLOP/s "
-          f"(tf.function, no XLA; median of {3 * repeats}); load average at start {load:.1f} "
-          f"on {os.cpu_count()} CPUs")
+    ceilings = machine_ceilings(3 * repeats)
+    best = max(ceilings.values())
+    print(f"{describe_ceilings(ceilings)} (tf.function, no XLA; median of {3 * repeats}); load "
+          f"average at start {load:.1f} on {os.cpu_count()} CPUs")
     print("FLOPs: analytic conv FLOPs (2*MACs) at the run size; train = 3x forward convs. "
-          "'ceiling' = median of the ceiling re-measured after each timed run in the same "
-          "process; '% ceil' = median over runs of model GFLOP/s / that ceiling.")
+          "'% best' = model GFLOP/s / the best ceiling above; 'own ceil' = median of the ceiling "
+          "re-measured after each timed run in the same process (its backend); '% own' = median "
+          "over runs of model GFLOP/s / that ceiling.")
     print("Forward = predict_tensor (resize to a multiple of 64 when needed + network + resize "
           "back); three-frame forward computes both directions. Train = bidirectional forward + "
           "gradients of a dummy loss (no optimizer update).\n")
-    header = (f"| {'model':<11} | {'params':>9} | {'pass':<7} | {'input (run size)':<22} | {'B':>1} | "
-              f"{'XLA':<3} | {'GFLOP':>6} | {'median s':>8} | {'1st call s':>10} | {'GFLOP/s':>7} | "
-              f"{'ceiling':>7} | {'% ceil':>6} | {'peak RSS MiB':>12} |")
+    header = (f"| {'model':<11} | {'backend':<14} | {'params':>9} | {'pass':<7} | {'input (run size)':<22} | "
+              f"{'B':>1} | {'XLA':<3} | {'GFLOP':>6} | {'median s':>8} | {'1st call s':>10} | "
+              f"{'GFLOP/s':>7} | {'% best':>6} | {'own ceil':>8} | {'% own':>6} | {'peak RSS MiB':>12} |")
     print(header)
     print("|" + "|".join("-" * (len(c)) for c in header.split("|")[1:-1]) + "|")
     for case in cases(args.quick):
         r = run_case(case, repeats)
         h, w = case["size"]
         size = f"{h}x{w}" + (f" ({r['run_size'][0]}x{r['run_size'][1]})" if r["run_size"] != [h, w] else "")
-        print(f"| {case['model']:<11} | {r['params']:>9,} | {case['kind']:<7} | {size:<22} | "
-              f"{case['batch']:>1} | {'yes' if case['xla'] else 'no':<3} | {r['gflop']:>6.1f} | "
-              f"{r['seconds']:>8.3f} | {r['first_call_s']:>10.1f} | {r['gflops']:>7.1f} | "
-              f"{r['ceiling']:>7.1f} | {100 * r['fraction']:>5.1f}% | "
-              f"{r['peak_rss_mib']:>12.0f} |", flush=True)
+        print(f"| {case['model']:<11} | {r['backend']:<14} | {r['params']:>9,} | {case['kind']:<7} | "
+              f"{size:<22} | {case['batch']:>1} | {'yes' if case['xla'] else 'no':<3} | "
+              f"{r['gflop']:>6.1f} | {r['seconds']:>8.3f} | {r['first_call_s']:>10.1f} | "
+              f"{r['gflops']:>7.1f} | {100 * r['gflops'] / best:>5.1f}% | {r['ceiling']:>8.1f} | "
+              f"{100 * r['fraction']:>5.1f}% | {r['peak_rss_mib']:>12.0f} |", flush=True)
     print(f"\nload average at end {os.getloadavg()[0]:.1f} (other jobs share the CPU: expect noise)")
 
 

@@ -38,6 +38,7 @@ def run_case(case, repeats):
     import numpy as np
     import tensorflow as tf
     from _util import median_time, rss_mib
+
     from dflow_tf import ops
 
     rng = np.random.default_rng(0)

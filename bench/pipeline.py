@@ -35,8 +35,8 @@ sys.path.insert(0, str(REPO / "bench"))
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import tensorflow_datasets as tfds  # noqa: E402
-
 from _util import print_table  # noqa: E402
+
 from dflow_tf import io as flow_io  # noqa: E402
 from dflow_tf.data import pipeline, schema  # noqa: E402
 from tfds_builders.kitti_flow import kitti_flow  # noqa: E402

@@ -1,10 +1,12 @@
 """Benchmarks one teacher training step: census loss with occlusion masks, two-frame model,
 bidirectional, Adam, as dflow_tf.training runs it.
 
-Prints, per configuration (320x896 batch 1 and 256x640 batch 4, with and without XLA): the median
-step time of >= 5 steps after warm-up, peak RSS of the process, and the step's speed as a fraction
-of the same run's conv2d ceiling, counting a step as three forward passes of FLOPs (forward +
-backward ~ 3x forward). Each configuration runs in its own process.
+Prints, per configuration (320x896 batch 1 and 256x640 batch 4, with and without XLA): the
+backend that ran (oneDNN AVX-512 / AVX2, Eigen; run with TF_ENABLE_ONEDNN_OPTS=0 and =1 to compare),
+the median step time of >= 5 steps after warm-up, peak RSS of the process, and the step's speed
+as a fraction of the machine's conv ceiling (the best of oneDNN off and on, bench/_util), counting
+a step as three forward passes of FLOPs (forward + backward ~ 3x forward). Each configuration runs
+in its own process.
 
   python bench/train_step.py [--repeats 5] [--quick]
 """
@@ -18,22 +20,12 @@ CASES = [{"height": h, "width": w, "batch": b, "xla": xla}
          for (h, w, b) in [(320, 896, 1), (256, 640, 4)] for xla in (False, True)]
 
 
-def conv_ceiling(repeats):
-    """GFLOP/s of a large 3x3 convolution (the machine's practical ceiling for this model)."""
-    import tensorflow as tf
-    from _util import median_time
-    x = tf.random.normal([1, 112, 256, 128])
-    k = tf.random.normal([3, 3, 128, 128])
-    conv = tf.function(lambda: tf.nn.conv2d(x, k, 1, "SAME"))
-    seconds = median_time(lambda: conv().numpy(), repeats)
-    return 2 * 112 * 256 * 128 * 128 * 9 / seconds / 1e9
-
-
 def run_case(case, repeats):
+    import keras
     import numpy as np
     import tensorflow as tf
-    import keras
-    from _util import median_time, rss_mib
+    from _util import backend_label, median_time, rss_mib
+
     from dflow_tf.models import TwoFramePWC
     from dflow_tf.training.trainer import _make_train_step
     from dflow_tf.training.unsupervised import UnsupervisedTask
@@ -54,11 +46,11 @@ def run_case(case, repeats):
             return out
         layer.call = counted
 
-    convs = [l for l in model._flatten_layers(include_self=False) if isinstance(l, keras.layers.Conv2D)]
+    convs = [layer for layer in model._flatten_layers(include_self=False) if isinstance(layer, keras.layers.Conv2D)]
     for layer in convs:
         hook(layer)
     model.bidirectional(tf.constant(frames))
-    forward_flops = sum(2 * np.prod(l.kernel.shape) * pixels.get(id(l), 0) for l in convs)
+    forward_flops = sum(2 * np.prod(layer.kernel.shape) * pixels.get(id(layer), 0) for layer in convs)
     for layer in convs:
         del layer.call  # restore the class method
 
@@ -72,25 +64,27 @@ def run_case(case, repeats):
     seconds = median_time(lambda: float(train_step(iterator)[0]), repeats, warmup=2)
     _, peak = rss_mib()
     return {**case, "step_s": seconds, "peak_mib": peak, "step_gflops": 3 * forward_flops / 1e9,
-            "ceiling": conv_ceiling(10)}
+            "backend": backend_label()}
 
 
 def main():
-    from _util import print_table, run_cases
+    from _util import describe_ceilings, machine_ceilings, print_table, run_cases
     ran = run_cases(__doc__, __file__, run_case, CASES, quick_cases=CASES[2:3])
     if ran is None:
         return
     results, repeats = ran
+    ceilings = machine_ceilings()
+    best = max(ceilings.values())
     rows = []
     for r in results:
         achieved = r["step_gflops"] / r["step_s"]
-        rows.append([f"{r['height']}x{r['width']}", r["batch"], "yes" if r["xla"] else "no",
+        rows.append([r["backend"], f"{r['height']}x{r['width']}", r["batch"], "yes" if r["xla"] else "no",
                      f"{r['step_s'] * 1e3:.0f}", f"{r['step_gflops']:.0f}", f"{achieved:.1f}",
-                     f"{r['ceiling']:.1f}", f"{100 * achieved / r['ceiling']:.0f}%", f"{r['peak_mib']:.0f}"])
+                     f"{100 * achieved / best:.0f}%", f"{r['peak_mib']:.0f}"])
     print(f"teacher step (census + occlusion, bidirectional two-frame, Adam); median of {repeats} "
-          f"steps; CPU threads: {os.cpu_count()}")
-    print_table(["input", "batch", "XLA", "step ms", "GFLOP/step (3x fwd)", "GFLOP/s", "conv ceiling GFLOP/s",
-                 "of ceiling", "peak RSS MiB"], rows)
+          f"steps; CPU threads: {os.cpu_count()}; {describe_ceilings(ceilings)}")
+    print_table(["backend", "input", "batch", "XLA", "step ms", "GFLOP/step (3x fwd)", "GFLOP/s",
+                 "of best ceiling", "peak RSS MiB"], rows)
 
 
 if __name__ == "__main__":
