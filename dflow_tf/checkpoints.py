@@ -1,13 +1,14 @@
 """Checkpoints and model descriptions: save, find, restore and load flow models.
 
     save_model_description(model, stage_dir)          # <stage_dir>/model.json
+    save_imported(model, "selflow", "runs/selflow_kitti", source=tf1_prefix)  # an import folder
     model, description = load_model("runs/teacher/census")         # a training stage
     model, _ = load_model("runs/selflow_kitti")                    # a dflow_tf.import_tf1 folder
     model, _ = load_model("path/ckpt-800", arch="three_frame", model_params={"normalize_input": True})
     model, _ = load_model("zero")                                  # the zero-flow baseline
 
 A **model description** is `model.json`, {"class": class name, "config": constructor options,
-...}, written by every training stage (into the stage folder) and by dflow_tf.import_tf1 (next
+...}, written by every training stage (into the stage folder) and by save_imported (next
 to its `ckpt`). The architecture of a checkpoint is, in this order:
 
   1. `arch` / `model_params` given by the caller (command lines: `--arch`, `--model_param`);
@@ -31,7 +32,7 @@ from dflow_tf.models.registry import architecture_names, get_architecture
 from dflow_tf.models.zero_flow import ZeroFlowModel
 
 MODEL_FILE = "model.json"
-#: Prefix of the checkpoint written by dflow_tf.import_tf1 (DIR/ckpt.index, DIR/ckpt.data-*).
+#: Prefix of the checkpoint of an import folder, written by save_imported (DIR/ckpt.index, DIR/ckpt.data-*).
 IMPORTED_PREFIX = "ckpt"
 #: The `--checkpoint` value of the zero-flow baseline.
 ZERO = "zero"
@@ -53,6 +54,16 @@ def save_model_description(model, directory, **extra):
     with open(path, "w", encoding="utf-8") as f:
         json.dump({"class": type(model).__name__, "config": model.get_config(), **extra}, f, indent=1)
     return path
+
+
+def save_imported(model, arch, out_dir, source=""):
+    """Writes an import folder: DIR/ckpt* (tf.train.Checkpoint(model=model)) and DIR/model.json
+    (with the TF1 `arch` and the `source` checkpoint; dflow_tf.tf1_checkpoints). load_model(DIR)
+    reads them back. Returns the checkpoint prefix."""
+    os.makedirs(out_dir, exist_ok=True)
+    prefix = tf.train.Checkpoint(model=model).write(os.path.join(out_dir, IMPORTED_PREFIX))
+    save_model_description(model, out_dir, arch=arch, source=str(source))
+    return prefix
 
 
 def _search_dirs(checkpoint):
@@ -165,7 +176,7 @@ def resume_checkpoint(checkpoint_dir, log=print):
 
 
 def _read_model_weights(model, prefix):
-    # read, not restore: checkpoints written with Checkpoint.write (dflow_tf.import_tf1) have no
+    # read, not restore: checkpoints written with Checkpoint.write (save_imported) have no
     # save_counter, which restore() would create and then report as unmatched.
     tf.train.Checkpoint(model=model).read(prefix).expect_partial().assert_existing_objects_matched()
 

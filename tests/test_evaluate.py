@@ -7,7 +7,10 @@ import pytest
 import tensorflow as tf
 
 from dflow_tf import checkpoints, evaluate, io as flow_io
+from dflow_tf.evaluation.report import format_table
+from dflow_tf.evaluation.samples import evaluate_samples, pair_samples
 from dflow_tf.inference import predict_flow
+from dflow_tf.io.pair_folders import read_pair_folder
 from dflow_tf.metrics import FlowMetrics
 from dflow_tf.models import ThreeFramePWC, TwoFramePWC
 
@@ -60,10 +63,10 @@ def test_metrics_equal_flowmetrics_and_numpy_on_the_same_arrays(tmp_path):
         predictions.setdefault(key, rng.normal(scale=3.0, size=frames.shape[1:3] + (2,)).astype(np.float32))
         return predictions[key]
 
-    total, samples = evaluate.pair_samples(str(tmp_path), 2)
+    total, samples = pair_samples(str(tmp_path), 2)
     assert total == 3
     samples = list(samples)
-    results, per_image = evaluate.evaluate_samples(predict, iter(samples), total, progress=False)
+    results, per_image = evaluate_samples(predict, iter(samples), total, progress=False)
     assert sorted(r["id"] for r in per_image) == sorted(truth)
     expected = FlowMetrics()
     pooled_err, per_image_epe = [], []
@@ -87,14 +90,14 @@ def test_metrics_equal_flowmetrics_and_numpy_on_the_same_arrays(tmp_path):
     sintel = next(s for s in samples if s[0] == "sintel_like")
     err = _numpy_epe(predictions[sintel[1].tobytes()], flow_true, valid_true & occ_true)
     np.testing.assert_allclose(results["epe_occ/pixel_pooled"], err.mean(), rtol=1e-6)
-    table = evaluate.format_table(results)
+    table = format_table(results)
     for label in ("EPE mean/img", "EPE pooled", "Fl% pooled", "noc", "occ", "s0-10", "s40+"):
         assert label in table
 
 
 def test_three_frame_models_get_the_previous_frame_or_the_fallback(tmp_path):
     _make_pairs(tmp_path, np.random.default_rng(1))
-    _, samples = evaluate.pair_samples(str(tmp_path), 3)
+    _, samples = pair_samples(str(tmp_path), 3)
     for sample_id, frames, *_ in samples:
         names = {"sintel_like": ("img1.png", "img1.png", "img2.png"),  # the fallback repeats frame 1
                  "kitti_like": ("img1.ppm", "img1.ppm", "img2.ppm"),
@@ -138,10 +141,10 @@ def test_zero_flow_known_answers_on_real_pairs(flowdata, tmp_path, folder, expec
 
 
 def test_real_pairs_folder_reads_every_layout(flowdata):
-    total, samples = evaluate.pair_samples(str(flowdata), 2)
+    total, samples = pair_samples(str(flowdata), 2)
     ids = [s[0] for s in samples]
     assert total == len(ids) == 11 and "kitti2015/000000" in ids  # 5 chairs, 4 sintel, 1 each
-    kitti = evaluate.read_pair_folder(str(flowdata / "kitti2015" / "000000"))
+    kitti = read_pair_folder(str(flowdata / "kitti2015" / "000000"))
     assert kitti["frames"][0].shape == (375, 1242, 3) and 0 < kitti["valid"].mean() < 1
 
 

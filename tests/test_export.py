@@ -17,10 +17,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from dflow_tf.checkpoints import save_imported
 from dflow_tf.export import cli
 from dflow_tf.export.serving import serving_function
 from dflow_tf.export.tftrt import tensorrt_unavailable_reason
-from dflow_tf.import_tf1 import save_imported
 from dflow_tf.inference import predict_flow
 from dflow_tf.models import ThreeFramePWC, TwoFramePWC
 

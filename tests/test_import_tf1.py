@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from dflow_tf import import_tf1
+from dflow_tf import import_tf1, tf1_checkpoints
 from dflow_tf.checkpoints import load_model
 from dflow_tf.models import get_model
 from dflow_tf.ops import backward_warp, resize_flow
@@ -41,7 +41,7 @@ def _write_tf1_checkpoint(prefix, shapes, seed=0):
 
 def _own_names(arch):
     model = get_model(arch)
-    shapes = {name: tuple(v.shape) for name, v in import_tf1.tf1_variable_map(model).items()}
+    shapes = {name: tuple(v.shape) for name, v in tf1_checkpoints.tf1_variable_map(model).items()}
     shapes["Variable"] = ()
     return shapes
 
@@ -61,7 +61,7 @@ def _check_import(tmp_path, shapes, arch, params):
     model, _ = load_model(str(out))
     assert model.count_params() == params
     # Every TF1 variable except the global step lands somewhere, and nothing is left over.
-    mapping = import_tf1.tf1_variable_map(model)
+    mapping = tf1_checkpoints.tf1_variable_map(model)
     assert set(mapping) == set(shapes) - {"Variable"}
     for name, variable in mapping.items():
         np.testing.assert_array_equal(variable.numpy(), values[name], err_msg=name)
@@ -96,8 +96,8 @@ def test_mismatches_are_named(tmp_path):
     shapes["context_network/dilated_conv2/weights"] = (3, 3, 128, 64)
     prefix = str(tmp_path / "model")
     _write_tf1_checkpoint(prefix, shapes)
-    with pytest.raises(import_tf1.CheckpointMismatchError) as info:
-        import_tf1.import_checkpoint(prefix, "ddflow")
+    with pytest.raises(tf1_checkpoints.CheckpointMismatchError) as info:
+        tf1_checkpoints.import_checkpoint(prefix, "ddflow")
     message = str(info.value)
     assert "extra_scope/conv1/weights" in message
     assert "estimator_level_3/conv5/biases" in message
@@ -107,8 +107,8 @@ def test_mismatches_are_named(tmp_path):
     selflow = str(tmp_path / "selflow")
     _write_tf1_checkpoint(selflow, _own_names("selflow"))
     assert import_tf1.main(["--checkpoint", selflow, "--arch", "ddflow", "--out", str(tmp_path / "o")]) == 1
-    with pytest.raises(import_tf1.CheckpointMismatchError, match="estimator_level_6/conv1/weights"):
-        import_tf1.import_checkpoint(selflow, "ddflow")
+    with pytest.raises(tf1_checkpoints.CheckpointMismatchError, match="estimator_level_6/conv1/weights"):
+        tf1_checkpoints.import_checkpoint(selflow, "ddflow")
 
 
 # ----------------------------------------------------------------------- TF1 reference forward
@@ -197,7 +197,7 @@ def test_imported_model_matches_tf1_reference(tmp_path, arch):
     prefix = str(tmp_path / "model")
     weights = _write_tf1_checkpoint(prefix, _own_names(arch), seed=5)
     weights = {k: tf.constant(v) for k, v in weights.items() if k != "Variable"}
-    model = import_tf1.import_checkpoint(prefix, arch)
+    model = tf1_checkpoints.import_checkpoint(prefix, arch)
     images = _images(model.num_frames, seed=6)
     out = model.bidirectional(tf.transpose(images, [1, 0, 2, 3, 4]))  # [1, frames, 64, 64, 3]
     if arch == "ddflow":

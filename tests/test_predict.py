@@ -8,6 +8,7 @@ import pytest
 import tensorflow as tf
 
 from dflow_tf import io as flow_io, predict
+from dflow_tf.evaluation.prediction import predict_sequence
 from dflow_tf.models import ThreeFramePWC, TwoFramePWC
 
 H, W = 20, 30  # not multiples of the model's size: predict resizes and maps the flow back
@@ -57,7 +58,7 @@ def test_sequence_windows_and_first_frame_fallback(num_frames, windows):
         return np.zeros((2, 3, 2), np.float32)
 
     stream = ((f"f{i}", f) for i, f in enumerate(frames))
-    names = [name for name, _ in predict.predict_sequence(record, num_frames, stream)]
+    names = [name for name, _ in predict_sequence(record, num_frames, stream)]
     assert names == ["f0", "f1", "f2"] and seen == windows
 
 

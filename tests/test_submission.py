@@ -5,6 +5,13 @@ import zipfile
 import numpy as np
 
 from dflow_tf import io as flow_io, submission
+from dflow_tf.evaluation.submission import (
+    previous_frame_path,
+    write_kitti_flow_file,
+    write_sintel_flow_file,
+    write_submission,
+    zip_kitti,
+)
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 KITTI_DUMMY = os.path.join(REPO, "tfds_builders", "kitti_flow", "dummy_data")
@@ -21,13 +28,13 @@ def test_kitti_files_and_zips_round_trip(tmp_path):
     for year in (2015, 2012):
         out = tmp_path / str(year)
         for example_id, flow in flows.items():
-            path = submission.write_kitti_flow_file(str(out), example_id, flow)
+            path = write_kitti_flow_file(str(out), example_id, flow)
             assert path == str(out / "flow" / f"{example_id}.png")
         for example_id, flow in flows.items():
             back, valid = flow_io.read_kitti_flow(str(out / "flow" / f"{example_id}.png"))
             assert valid.all()
             np.testing.assert_allclose(back, flow, atol=0.5 / 64 + 1e-6)  # 1/64 px quantisation
-        archive = submission.zip_kitti(str(out), year)
+        archive = zip_kitti(str(out), year)
         with zipfile.ZipFile(archive) as z:
             names = sorted(z.namelist())
             prefix = "flow/" if year == 2015 else ""
@@ -42,7 +49,7 @@ def test_sintel_tree_round_trip(tmp_path):
     flows = {("clean", "alley_1/frame_0001"): _fake_flow(rng), ("final", "alley_1/frame_0001"): _fake_flow(rng),
              ("final", "market_5/frame_0049"): _fake_flow(rng)}
     for (pass_name, example_id), flow in flows.items():
-        submission.write_sintel_flow_file(str(tmp_path), pass_name, example_id, flow)
+        write_sintel_flow_file(str(tmp_path), pass_name, example_id, flow)
     for (pass_name, example_id), flow in flows.items():
         scene, frame = example_id.split("/")
         np.testing.assert_array_equal(flow_io.read_flo(str(tmp_path / pass_name / scene / f"{frame}.flo")), flow)
@@ -58,7 +65,7 @@ def _recording_predictor(seen):
 
 def test_kitti2015_test_split_of_the_dummy_data(tmp_path):
     seen = []
-    result = submission.write_submission(_recording_predictor(seen), 2, "kitti2015", str(tmp_path / "out"),
+    result = write_submission(_recording_predictor(seen), 2, "kitti2015", str(tmp_path / "out"),
                                          data_dir=str(tmp_path / "tfds"), manual_dir=KITTI_DUMMY, progress=False)
     test_frames = sorted(n for n in os.listdir(os.path.join(KITTI_DUMMY, "kitti2015", "testing", "image_2"))
                          if n.endswith("_10.png"))
@@ -72,7 +79,7 @@ def test_kitti2015_test_split_of_the_dummy_data(tmp_path):
         assert sorted(z.namelist()) == [f"flow/{n}" for n in test_frames]
     # a three-frame model reads frame _09 of the multi-view extension where it is unpacked
     seen.clear()
-    result = submission.write_submission(_recording_predictor(seen), 3, "kitti2015", str(tmp_path / "out3"),
+    result = write_submission(_recording_predictor(seen), 3, "kitti2015", str(tmp_path / "out3"),
                                          data_dir=str(tmp_path / "tfds"), manual_dir=KITTI_DUMMY,
                                          make_zip=False, progress=False)
     assert set(seen) == {3} and result["fallback"] == 0 and result["zip"] is None
@@ -98,8 +105,8 @@ def test_previous_frame_lookup(tmp_path):
     scene = tmp_path / "MPI-Sintel-complete" / "test" / "final" / "cave_3"
     scene.mkdir(parents=True)
     (scene / "frame_0004.png").write_bytes(b"")
-    assert submission.previous_frame_path("sintel", str(tmp_path), "sintel/final", "cave_3/frame_0005") == \
+    assert previous_frame_path("sintel", str(tmp_path), "sintel/final", "cave_3/frame_0005") == \
         str(scene / "frame_0004.png")
-    assert submission.previous_frame_path("sintel", str(tmp_path), "sintel/final", "cave_3/frame_0004") is None
-    assert submission.previous_frame_path("kitti2012", KITTI_DUMMY, "kitti_flow/2012", "000000_10").endswith(
+    assert previous_frame_path("sintel", str(tmp_path), "sintel/final", "cave_3/frame_0004") is None
+    assert previous_frame_path("kitti2012", KITTI_DUMMY, "kitti_flow/2012", "000000_10").endswith(
         os.path.join("testing", "colored_0", "000000_09.png"))

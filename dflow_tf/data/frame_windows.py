@@ -71,3 +71,10 @@ def sequence_window(index, length, model_frames):
     if model_frames != 3:
         raise ValueError(f"model_frames must be 2 or 3, got {model_frames!r}")
     return [max(index - 1, 0), index, index + 1]
+
+
+def pair_window(frames, model_frames):
+    """The model's frames for the pair frames[-2] -> frames[-1] of a list that starts with the
+    pair's previous frame when it is known (2 or 3 frames): the last two for two frames, the
+    three for three frames, and the fallback (frames[0], frames[0], frames[1]) without one."""
+    return [frames[i] for i in sequence_window(len(frames) - 2, len(frames), model_frames)]

@@ -1,4 +1,8 @@
-"""File formats (.flo, KITTI 16-bit PNG flow, PFM, images, masks) and flow pictures."""
+"""File formats (.flo, KITTI 16-bit PNG flow, PFM, images, masks) and flow pictures.
+
+Layouts of several files: `dflow_tf.io.pair_folders` (frame pairs with ground truth, the
+`--pairs` of evaluate) and `dflow_tf.io.sequences` (frame sequences in, flow files out: predict).
+"""
 from dflow_tf.io.flow_files import (
     FlowFileError,
     read_flo,

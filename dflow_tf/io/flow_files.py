@@ -23,6 +23,10 @@ FLO_MAGIC = 202021.25
 _FLO_HEADER_BYTES = 12
 _KITTI_OFFSET = 2.0 ** 15
 _KITTI_SCALE = 64.0
+#: Middlebury .flo: a flow component whose magnitude is at least this is unknown.
+UNKNOWN_FLOW_THRESHOLD = 1e9
+#: Image files the readers of frames (pair folders, frame sequences) recognise.
+IMAGE_EXTENSIONS = (".png", ".ppm", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 
 
 class FlowFileError(ValueError):
@@ -108,6 +112,12 @@ def read_flo(path):
             f"({expected - _FLO_HEADER_BYTES} bytes) but the file holds {len(data) - _FLO_HEADER_BYTES}")
     flow = np.frombuffer(data, "<f4", offset=_FLO_HEADER_BYTES).reshape(height, width, 2)
     return flow.astype(np.float32)
+
+
+def known_flow(flow):
+    """bool [H, W]: the pixels of a .flo flow [H, W, 2] whose (u, v) are finite and below
+    UNKNOWN_FLOW_THRESHOLD (Middlebury's mark of unknown flow)."""
+    return np.all(np.isfinite(flow) & (np.abs(flow) < UNKNOWN_FLOW_THRESHOLD), axis=-1)
 
 
 def write_flo(path, flow):

@@ -11,9 +11,8 @@ flow (non-finite, or |u| or |v| >= 1e9 as in Middlebury ground truth) is black.
 import cv2
 import numpy as np
 
-from dflow_tf.io.flow_files import write_image
+from dflow_tf.io.flow_files import known_flow, write_image
 
-UNKNOWN_FLOW_THRESHOLD = 1e9
 _SEGMENTS = (("RY", 15), ("YG", 6), ("GC", 4), ("CB", 11), ("BM", 13), ("MR", 6))
 
 
@@ -36,10 +35,6 @@ def make_colorwheel():
     return wheel
 
 
-def _known(flow):
-    return np.all(np.isfinite(flow) & (np.abs(flow) < UNKNOWN_FLOW_THRESHOLD), axis=-1)
-
-
 def flow_to_color(flow, max_flow=None):
     """Colour-codes flow [H, W, 2] -> uint8 RGB [H, W, 3] (see the module docstring).
 
@@ -48,7 +43,7 @@ def flow_to_color(flow, max_flow=None):
     flow = np.asarray(flow, np.float64)
     if flow.ndim != 3 or flow.shape[-1] != 2:
         raise ValueError(f"flow must be [H, W, 2], got shape {list(flow.shape)}")
-    known = _known(flow)
+    known = known_flow(flow)
     u = np.where(known, flow[..., 0], 0.0)
     v = np.where(known, flow[..., 1], 0.0)
     rad = np.sqrt(u * u + v * v)

@@ -1,4 +1,5 @@
-"""Evaluation of a flow model on a dataset of the canonical schema (docs/datasets.md)."""
+"""The evaluation inside training: a model on batches of the canonical schema (a stage's validation
+split, the teachers; docs/datasets.md), and the summary line of the training logs."""
 import time
 
 import numpy as np
