@@ -29,6 +29,7 @@ from dflow_tf.console import add_data_arguments, check_output_path, format_durat
 from dflow_tf.data import schema
 from dflow_tf.data.pipeline import make_dataset
 from dflow_tf.distillation.teachers import TeacherEnsemble
+from dflow_tf.ops.occlusion import OCCLUSION_ALPHA1, OCCLUSION_ALPHA2
 
 
 def annotated_examples(teachers, source, split, data_dir=None, manual_dir=None, batch_size=4):
@@ -87,8 +88,8 @@ def main(argv=None):
     parser.add_argument("--out", required=True, help="output folder (must not exist)")
     add_data_arguments(parser)
     parser.add_argument("--batch_size", type=int, default=4)
-    parser.add_argument("--alpha1", type=float, default=0.01)
-    parser.add_argument("--alpha2", type=float, default=0.5)
+    parser.add_argument("--alpha1", type=float, default=OCCLUSION_ALPHA1)
+    parser.add_argument("--alpha2", type=float, default=OCCLUSION_ALPHA2)
     add_verbose_argument(parser)
     args = parser.parse_args(argv)
     if os.path.exists(args.out):

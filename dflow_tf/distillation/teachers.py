@@ -7,6 +7,7 @@ import tensorflow as tf
 from dflow_tf import ops
 from dflow_tf.checkpoints import load_model
 from dflow_tf.data.frame_windows import training_window
+from dflow_tf.ops.occlusion import OCCLUSION_ALPHA1, OCCLUSION_ALPHA2
 from dflow_tf.training.flows import centre_pair_flows
 
 
@@ -27,7 +28,7 @@ class TeacherEnsemble:
     The models are loaded by `load` (the training stage calls it inside its distribution scope).
     """
 
-    def __init__(self, checkpoints=gin.REQUIRED, alpha1=0.01, alpha2=0.5):
+    def __init__(self, checkpoints=gin.REQUIRED, alpha1=OCCLUSION_ALPHA1, alpha2=OCCLUSION_ALPHA2):
         if not checkpoints:
             raise ValueError("TeacherEnsemble.checkpoints is empty: give at least one teacher checkpoint")
         self.checkpoints = list(checkpoints)

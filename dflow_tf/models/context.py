@@ -1,7 +1,7 @@
 """Dilated context network that refines the finest estimated flow."""
 import keras
 
-from dflow_tf.models.layers import Conv, ConvStack
+from dflow_tf.models.layers import NEGATIVE_SLOPE, Conv, ConvStack
 
 DEFAULT_FILTERS = (128, 128, 128, 96, 64, 32)
 DEFAULT_DILATIONS = (1, 2, 4, 8, 16, 1)
@@ -20,7 +20,7 @@ class ContextNetwork(ConvStack):
     replaces it (SelFlow) is the flow model's `context_residual` option.
     """
 
-    def __init__(self, filters=DEFAULT_FILTERS, dilations=DEFAULT_DILATIONS, negative_slope=0.2,
+    def __init__(self, filters=DEFAULT_FILTERS, dilations=DEFAULT_DILATIONS, negative_slope=NEGATIVE_SLOPE,
                  **kwargs):
         super().__init__(**kwargs)
         self.filters = tuple(int(f) for f in filters)

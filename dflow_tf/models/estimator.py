@@ -1,7 +1,7 @@
 """Per-level flow estimator (plain CNN, no dense connections) of DDFlow / SelFlow."""
 import keras
 
-from dflow_tf.models.layers import Conv, ConvStack
+from dflow_tf.models.layers import NEGATIVE_SLOPE, Conv, ConvStack
 
 DEFAULT_FILTERS = (128, 128, 96, 64, 32)
 
@@ -19,7 +19,7 @@ class FlowEstimator(ConvStack):
     The flow is the level's full flow, not a residual.
     """
 
-    def __init__(self, filters=DEFAULT_FILTERS, negative_slope=0.2, **kwargs):
+    def __init__(self, filters=DEFAULT_FILTERS, negative_slope=NEGATIVE_SLOPE, **kwargs):
         super().__init__(**kwargs)
         self.filters = tuple(int(f) for f in filters)
         self.negative_slope = float(negative_slope)

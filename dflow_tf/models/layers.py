@@ -4,6 +4,9 @@ import tensorflow as tf
 
 from dflow_tf.ops.conv import conv2d_same, portable_ops_active
 
+#: LeakyReLU slope after every convolution of the flow networks (docs/method.md §1.1).
+NEGATIVE_SLOPE = 0.2
+
 
 def leaky_relu(x, negative_slope):
     """tf.nn.leaky_relu whose gradient reads the activation's output instead of its input.
@@ -45,7 +48,7 @@ class Conv(keras.layers.Conv2D):
     Call: x [B, H, W, C_in] -> [B, ceil(H / stride), ceil(W / stride), filters].
     """
 
-    def __init__(self, filters, kernel_size=3, negative_slope=0.2, **kwargs):
+    def __init__(self, filters, kernel_size=3, negative_slope=NEGATIVE_SLOPE, **kwargs):
         kwargs.setdefault("padding", "same")
         if kwargs.get("activation") is not None:
             raise ValueError("Conv takes negative_slope, not activation")

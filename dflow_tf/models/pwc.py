@@ -23,7 +23,9 @@ import tensorflow as tf
 from dflow_tf import ops as flow_ops
 from dflow_tf.models.context import ContextNetwork
 from dflow_tf.models.estimator import FlowEstimator
+from dflow_tf.models.layers import NEGATIVE_SLOPE
 from dflow_tf.models.pyramid import DEFAULT_CHANNELS, FeaturePyramid
+from dflow_tf.ops.correlation import SEARCH_RANGE
 
 FINEST_LEVEL = 2  # the last estimator runs at 1/4 resolution
 
@@ -61,7 +63,7 @@ class _PyramidFlowModel(keras.Model):
 
     num_frames = None  # set by subclasses
 
-    def __init__(self, num_levels=6, channels=None, negative_slope=0.2, search_range=4,
+    def __init__(self, num_levels=6, channels=None, negative_slope=NEGATIVE_SLOPE, search_range=SEARCH_RANGE,
                  context_residual=True, normalize_input=False, normalize_estimator_features=False,
                  **kwargs):
         super().__init__(**kwargs)

@@ -1,7 +1,7 @@
 """Feature pyramid shared by all frames (PWC-Net style, as in DDFlow / SelFlow)."""
 import keras
 
-from dflow_tf.models.layers import Conv, ConvStack
+from dflow_tf.models.layers import NEGATIVE_SLOPE, Conv, ConvStack
 
 DEFAULT_CHANNELS = (16, 32, 64, 96, 128, 192)
 
@@ -19,7 +19,7 @@ class FeaturePyramid(ConvStack):
     sizes round up as TF "SAME" padding does).
     """
 
-    def __init__(self, channels=DEFAULT_CHANNELS, negative_slope=0.2, **kwargs):
+    def __init__(self, channels=DEFAULT_CHANNELS, negative_slope=NEGATIVE_SLOPE, **kwargs):
         super().__init__(**kwargs)
         self.channels = tuple(int(c) for c in channels)
         self.negative_slope = float(negative_slope)

@@ -3,8 +3,11 @@ import tensorflow as tf
 
 from dflow_tf.ops._checks import check_compatible, check_rank
 
+#: Cost-volume search range of the flow models: displacements -4..4, 81 channels (docs/method.md §1.2).
+SEARCH_RANGE = 4
 
-def cost_volume(features1, features2, max_displacement=4, normalize=True):
+
+def cost_volume(features1, features2, max_displacement=SEARCH_RANGE, normalize=True):
     """Correlates each pixel of `features1` with a window of `features2` around the same position.
 
     Args:

@@ -13,22 +13,17 @@ import tensorflow as tf
 from dflow_tf.data.frame_windows import reference_index, training_window
 
 
-def training_frames(model):
-    """Frames per training sample `model` needs (frame_windows.training_window: 2 or 5)."""
-    return training_window(model.num_frames)
-
-
 def pair_flows(model, frames):
     """Runs `model` and returns the list of (image_a, image_b, flow_ab, flow_ba) pairs.
 
     Args:
       model: a TwoFramePWC or ThreeFramePWC.
-      frames: float [B, training_frames(model), H, W, 3] in [0, 1].
+      frames: float [B, training_window(model.num_frames), H, W, 3] in [0, 1].
 
     Returns:
       list of tuples of [B, H, W, 3], [B, H, W, 3], [B, H, W, 2], [B, H, W, 2] (full resolution).
     """
-    want = training_frames(model)
+    want = training_window(model.num_frames)
     if frames.shape[1] != want:
         raise ValueError(f"a {type(model).__name__} trains on windows of {want} frames, got frames of shape "
                          f"{frames.shape}")

@@ -3,8 +3,9 @@ import gin
 import tensorflow as tf
 
 from dflow_tf import losses, ops
+from dflow_tf.data.frame_windows import training_window
 from dflow_tf.ops.occlusion import OCCLUSION_ALPHA1, OCCLUSION_ALPHA2
-from dflow_tf.training.flows import pair_flows, training_frames
+from dflow_tf.training.flows import pair_flows
 
 LOSS_KINDS = ("photometric", "census")
 
@@ -41,7 +42,7 @@ class UnsupervisedTask:
         self.max_occlusion_fraction = max_occlusion_fraction
 
     def num_frames(self, model):
-        return training_frames(model)
+        return training_window(model.num_frames)
 
     def occlusions(self, flow_ab, flow_ba):
         """(O_a, O_b) [B, H, W, 1] from the forward-backward check, or (None, None) when off, and
