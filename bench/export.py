@@ -37,8 +37,8 @@ def _runner(case, workdir, frames):
     if kind == "keras":
         import tensorflow as tf
 
+        from dflow_tf.checkpoints import load_model
         from dflow_tf.export import flow_from_frames
-        from dflow_tf.loading import load_model
         model, _ = load_model(os.path.join(workdir, "checkpoint"))
         fn = tf.function(lambda a, b: flow_from_frames(model, [a, b], check=False))
         inputs = [tf.constant(f) for f in frames]
@@ -132,8 +132,7 @@ def main():
     import keras
     import numpy as np
 
-    from dflow_tf.import_tf1 import save_imported
-    from dflow_tf.loading import load_model
+    from dflow_tf.checkpoints import load_model, save_imported
     from dflow_tf.models import ThreeFramePWC, TwoFramePWC
 
     workdir = args.workdir or tempfile.mkdtemp(prefix="bench_export_")

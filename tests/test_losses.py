@@ -312,3 +312,27 @@ def test_all_losses_agree_under_tf_function_and_xla():
 def test_bad_arguments_raise_naming_them(call, name):
     with pytest.raises(ValueError, match=name):
         call()
+
+
+def test_consistency_loss_known_answers_and_mask():
+    """Zero residual costs the floor 2 psi(0); a uniform residual (1, 0) costs psi(1) + psi(0)
+    per direction's pixel pair; occluded pixels are left out; both flows get gradients."""
+    from dflow_tf.losses import consistency_loss
+    psi0, psi1 = 0.01 ** 0.4, 1.01 ** 0.4
+    zero = tf.zeros([2, 6, 8, 2])
+    assert float(consistency_loss(zero, zero)) == pytest.approx(2 * psi0, rel=1e-6)
+    ones_u = tf.concat([tf.ones([2, 6, 8, 1]), tf.zeros([2, 6, 8, 1])], axis=-1)
+    # w_fw = (1, 0) everywhere, w_bw = 0: residual (1, 0) in both directions wherever w_fw's target
+    # stays inside frame 2 (all columns but the last, where the zero border is sampled).
+    inside = tf.concat([tf.ones([2, 6, 7, 1]), tf.zeros([2, 6, 1, 1])], axis=2)
+    # Leave the last column out of frame 1 (as the occlusion check would: its target is outside).
+    loss = consistency_loss(ones_u, zero, occlusion_fw=1.0 - inside)
+    assert float(loss) == pytest.approx((psi1 + psi0) / 2 * 2, rel=1e-6)
+    occluded_everywhere = tf.ones([2, 6, 8, 1])
+    assert float(consistency_loss(ones_u, zero, occluded_everywhere, occluded_everywhere)) == 0.0
+    flow_fw = tf.Variable(ones_u * 0.5)
+    flow_bw = tf.Variable(zero)
+    with tf.GradientTape() as tape:
+        value = consistency_loss(flow_fw, flow_bw)
+    grad_fw, grad_bw = tape.gradient(value, [flow_fw, flow_bw])
+    assert float(tf.reduce_max(tf.abs(grad_fw))) > 0 and float(tf.reduce_max(tf.abs(grad_bw))) > 0

@@ -35,16 +35,16 @@ def test_filter_drops_native_lines_and_their_continuations_only():
     assert native_logs.filter_native_lines([CONTINUED, OWN[3]], dropping)[0] == [OWN[3]]
 
 
-SCRIPT = r"""
+SCRIPT = rf"""
 import os, sys
 from dflow_tf import native_logs
 native_logs.hide_native_logs()
 import tensorflow as tf
 tf.constant(1.0) + 1.0
-os.write(2, %r)
+os.write(2, {NATIVE[1] + NATIVE[4] + CONTINUED!r})
 print("own line", file=sys.stderr)
 raise SystemExit("error: last words")
-""" % (NATIVE[1] + NATIVE[4] + CONTINUED,)
+"""
 
 
 def _run(env_extra, *args):

@@ -1,10 +1,11 @@
 """Loss functions (pure TensorFlow): robust penalty and DDFlow normalisation, photometric, census,
-optional smoothness, supervised, and distillation (docs/method.md §2-§4).
+optional smoothness and forward-backward consistency, supervised, and distillation (docs/method.md §2-§4).
 
 Every loss returns a float scalar, the mean over the batch of per-image losses; flows are full resolution [B, H, W, 2],
 images [B, H, W, C], masks [B, H, W, 1]. Weights between terms are applied by the trainer.
 """
 from dflow_tf.losses.census import census_loss
+from dflow_tf.losses.consistency import consistency_loss
 from dflow_tf.losses.distillation import distillation_loss, distillation_mask
 from dflow_tf.losses.photometric import photometric_loss
 from dflow_tf.losses.robust import masked_mean, robust_penalty
@@ -13,6 +14,7 @@ from dflow_tf.losses.supervised import supervised_loss
 
 __all__ = [
     "census_loss",
+    "consistency_loss",
     "distillation_loss",
     "distillation_mask",
     "masked_mean",

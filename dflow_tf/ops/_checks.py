@@ -1,5 +1,4 @@
 """Argument checks shared by the ops: errors name the argument and the shapes involved."""
-import tensorflow as tf
 
 
 def check_rank(name, tensor, rank):

@@ -12,6 +12,9 @@ from dflow_tf.io.visualize import flow_to_color
 class Progress:
     """Prints a progress line every `every` steps and writes scalars / pictures to TensorBoard.
 
+    The scalars of a line (and of its TensorBoard point) are means over the steps since the
+    previous line, so that a line speaks for its whole interval, not for one batch.
+
     Args:
       name: stage name shown on the console.
       first_step, last_step: the run covers steps first_step+1 .. last_step.
@@ -31,11 +34,22 @@ class Progress:
         self.start = time.perf_counter()
         self.window_start = self.start
         self.window_step = first_step
+        self.window_sums = {}
+        self.window_count = 0
 
-    def step(self, step, scalars, learning_rate):
-        """Call after every step with host floats; logs when step is a multiple of `every`."""
+    def step(self, step, scalars, learning_rate, totals=None):
+        """Call after every step with host floats; logs when step is a multiple of `every`.
+
+        `scalars` are averaged over the interval; `totals` (running counts) are shown as they are.
+        """
+        for key, value in scalars.items():
+            self.window_sums[key] = self.window_sums.get(key, 0.0) + value
+        self.window_count += 1
         if step % self.every and step != self.last_step:
             return
+        scalars = {key: total / self.window_count for key, total in self.window_sums.items()}
+        scalars.update(totals or {})
+        self.window_sums, self.window_count = {}, 0
         now = time.perf_counter()
         rate = (step - self.window_step) / max(now - self.window_start, 1e-9)
         self.window_start, self.window_step = now, step

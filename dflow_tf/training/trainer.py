@@ -259,8 +259,8 @@ def _run_steps(stage, state, train_step, iterator, progress, num_steps, checkpoi
                     f"(last loss {float(loss)}); stopped at step {current}. The last good weights are "
                     f"in {saved}. Lower the learning rate or check the input data.")
         host_scalars = {k: float(v) for k, v in scalars.items()}
-        host_scalars["skipped_steps"] = float(skipped_total)
-        progress.step(current, host_scalars, current_learning_rate(state.optimizer))
+        progress.step(current, host_scalars, current_learning_rate(state.optimizer),
+                      totals={"skipped_steps": float(skipped_total)})
         if image_every and current % image_every == 0:
             progress.pictures(current, pictures)
         if current % checkpoint_every == 0 or current == num_steps:

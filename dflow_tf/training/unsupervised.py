@@ -23,6 +23,10 @@ class UnsupervisedTask:
       alpha1, alpha2: occlusion-check constants (code 0.01 / 0.5; the paper text says 0.05;
         docs/method.md §2.4).
       smoothness_weight: weight of the optional edge-aware smoothness term (0 = off, DDFlow).
+      consistency_weight: weight of the optional forward-backward consistency term
+        (losses.consistency_loss on the pixels the check finds visible; 0 = off, DDFlow; UnFlow
+        uses 0.2). It trains down the residual the occlusion check thresholds, so that short
+        CPU runs reach masks the guard accepts (docs/training.md).
       max_occlusion_fraction: an image whose estimated occluded fraction exceeds this bound is
         trained without occlusion mask (ops.reject_implausible_occlusion): the guard against the
         all-occluded zero-loss collapse. Natural sequences rarely occlude more than a third of a
@@ -31,7 +35,7 @@ class UnsupervisedTask:
     """
 
     def __init__(self, loss="census", occlusion=True, alpha1=OCCLUSION_ALPHA1, alpha2=OCCLUSION_ALPHA2,
-                 smoothness_weight=0.0, max_occlusion_fraction=0.5):
+                 smoothness_weight=0.0, max_occlusion_fraction=0.5, consistency_weight=0.0):
         if loss not in LOSS_KINDS:
             raise ValueError(f"UnsupervisedTask.loss must be one of {LOSS_KINDS}, got {loss!r}")
         self.loss_kind = loss
@@ -40,6 +44,7 @@ class UnsupervisedTask:
         self.alpha2 = alpha2
         self.smoothness_weight = smoothness_weight
         self.max_occlusion_fraction = max_occlusion_fraction
+        self.consistency_weight = consistency_weight
 
     def num_frames(self, model):
         return training_window(model.num_frames)
@@ -62,13 +67,15 @@ class UnsupervisedTask:
         frames = tf.cast(batch["frames"], tf.float32)
         pairs = pair_flows(model, frames)
         term = losses.census_loss if self.loss_kind == "census" else losses.photometric_loss
-        total, occluded, rejected, first_occlusion = 0.0, 0.0, 0.0, None
+        total, consistency, occluded, rejected, first_occlusion = 0.0, 0.0, 0.0, 0.0, None
         for image_a, image_b, flow_ab, flow_ba in pairs:
             flow_ab = tf.cast(flow_ab, tf.float32)
             flow_ba = tf.cast(flow_ba, tf.float32)
             occ_a, occ_b, rejected_pair = self.occlusions(flow_ab, flow_ba)
             rejected += rejected_pair
             total += term(image_a, image_b, flow_ab, flow_ba, occ_a, occ_b)
+            if self.consistency_weight:
+                consistency += losses.consistency_loss(flow_ab, flow_ba, occ_a, occ_b)
             if self.smoothness_weight:
                 total += self.smoothness_weight * (losses.smoothness_loss(flow_ab, image_a)
                                                    + losses.smoothness_loss(flow_ba, image_b))
@@ -76,8 +83,10 @@ class UnsupervisedTask:
                 occluded += tf.reduce_mean(occ_a)
                 first_occlusion = occ_a if first_occlusion is None else first_occlusion
         count = float(len(pairs))
-        loss = total / count
-        scalars = {"loss/" + self.loss_kind: loss}
+        loss = (total + self.consistency_weight * consistency) / count
+        scalars = {"loss/" + self.loss_kind: total / count}
+        if self.consistency_weight:
+            scalars["loss/consistency"] = consistency / count
         if self.occlusion:
             scalars["occlusion_ratio"] = occluded / count
             scalars["occlusion_rejected"] = rejected / count
