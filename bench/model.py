@@ -182,18 +182,18 @@ def run_case(case, repeats):
     return json.loads(lines[-1])
 
 
-def cases(quick):
+def cases(quick, models=("two_frame", "three_frame"), xla_options=(False, True)):
     if quick:
         fwd_sizes, train = [(192, 448), (150, 300)], [((128, 320), 1), ((128, 256), 2)]
     else:
         fwd_sizes, train = [(448, 1024), (375, 1242)], [((320, 896), 1), ((256, 640), 4)]
     out = []
-    for model in ("two_frame", "three_frame"):
+    for model in models:
         for size in fwd_sizes:
-            for xla in (False, True):
+            for xla in xla_options:
                 out.append({"kind": "forward", "model": model, "size": size, "batch": 1, "xla": xla})
         for size, batch in train:
-            for xla in (False, True):
+            for xla in xla_options:
                 out.append({"kind": "train", "model": model, "size": size, "batch": batch, "xla": xla})
     return out
 
@@ -216,6 +216,10 @@ def main():
     parser.add_argument("--quick", action="store_true", help="small sizes")
     parser.add_argument("--components", action="store_true",
                         help="only the per-component time split of a 448x1024 forward pass")
+    parser.add_argument("--model", choices=["two_frame", "three_frame"], help="only this model")
+    parser.add_argument("--no_xla", action="store_true", help="only the runs without XLA")
+    parser.add_argument("--headline", action="store_true",
+                        help="only the forward pass at 448x1024 and the train step at 320x896, batch 1")
     parser.add_argument("--repeats", type=int, default=None, help="timed runs per config (>= 5, default 5)")
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -246,7 +250,11 @@ def main():
               f"{'GFLOP/s':>7} | {'% best':>6} | {'own ceil':>8} | {'% own':>6} | {'peak RSS MiB':>12} |")
     print(header)
     print("|" + "|".join("-" * (len(c)) for c in header.split("|")[1:-1]) + "|")
-    for case in cases(args.quick):
+    models = (args.model,) if args.model else ("two_frame", "three_frame")
+    selected = cases(args.quick, models, (False,) if args.no_xla else (False, True))
+    if args.headline:
+        selected = [c for c in selected if c["size"] in ((448, 1024), (320, 896))]
+    for case in selected:
         r = run_case(case, repeats)
         h, w = case["size"]
         size = f"{h}x{w}" + (f" ({r['run_size'][0]}x{r['run_size'][1]})" if r["run_size"] != [h, w] else "")
