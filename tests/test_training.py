@@ -32,7 +32,10 @@ def test_two_replica_gradient_equals_single_device_gradient():
     values = dict(re.findall(r"(\w+)=([-\d.e+]+)", out.stdout.split("RESULT")[1]))
     assert float(values["max_grad"]) > 1e-6  # the step did something
     np.testing.assert_allclose(float(values["loss_single"]), float(values["loss_replicas"]), rtol=1e-5)
-    assert float(values["max_diff"]) <= 1e-5 * max(1.0, float(values["max_grad"]))
+    # Float noise only: a wrong replica scaling is off by a factor (relative error >= 0.5). Eigen's
+    # kernels at batch 2 vs 4 differ in summation order (relative 2e-4, the occlusion check's
+    # threshold amplifies it); oneDNN's by 2e-6.
+    assert float(values["max_diff"]) <= 1e-3 * float(values["max_grad"])
 
 
 def test_occlusion_guard_removes_the_all_occluded_zero_loss_fixed_point(monkeypatch):
