@@ -165,3 +165,25 @@ def test_portable_ops_trace_native_convolutions_and_the_stock_leaky_relu(monkeyp
         ops = {op.type for op in graph.get_concrete_function(x).graph.get_operations()}
     assert conv.portable_ops_active() is False
     assert "SpaceToBatchND" not in ops and "IdentityN" not in ops and "LeakyRelu" in ops
+
+
+def test_matmul_kernel_gradient_reaches_layer_variables_eagerly_and_in_graphs(monkeypatch):
+    """The below-AVX-512 plan with a Keras layer's kernel variable (eager and tf.function)."""
+    from dflow_tf.models.layers import Conv
+    monkeypatch.setattr(conv, "cpu_has_native_dilated_gradient", lambda dtype: True)
+    monkeypatch.setattr(conv, "onednn_below_avx512", lambda: True)
+    layer = Conv(32, dilation_rate=2)
+    x = tf.random.normal([1, 16, 16, 32])
+    layer(x)
+
+    def gradient():
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(tf.square(layer(x)))
+        return tape.gradient(loss, layer.kernel)
+
+    eager, graph = gradient(), tf.function(gradient)()
+    # Reference: the Eigen plan (space-to-batch, TensorFlow's kernel gradient), valid on every CPU.
+    monkeypatch.setattr(conv, "cpu_has_native_dilated_gradient", lambda dtype: False)
+    reference = gradient()
+    np.testing.assert_allclose(eager.numpy(), reference.numpy(), rtol=1e-4, atol=1e-3)
+    np.testing.assert_allclose(graph.numpy(), reference.numpy(), rtol=1e-4, atol=1e-3)

@@ -262,4 +262,5 @@ def _conv_with_matmul_kernel_gradient(x, kernel, stride, padding, dilation):
 
         return y, grad
 
-    return conv(x, kernel)
+    # A variable is read here, outside the custom gradient (which, eagerly, must not see one).
+    return conv(x, tf.convert_to_tensor(kernel))
