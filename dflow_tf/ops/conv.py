@@ -144,7 +144,7 @@ def choose_formulation(x, dilation, stride=1, out_channels=None):
     elif dilation > 1:
         slow = below_avx512 and x.shape[0] == 1
         formulation = "space_to_batch" if (not onednn or slow) else "native"
-    elif below_avx512 and x.shape[0] == 1 and _row_strips_apply(x, stride, dilation):
+    elif below_avx512 and _row_strips_apply(x, stride, dilation):
         formulation = "row_strips"
     else:
         formulation = "native"
@@ -172,9 +172,10 @@ def conv2d_same(x, kernel, stride=1, dilation=1, formulation=None, kernel_gradie
       [B, ceil(H / stride), ceil(W / stride), C_out].
     """
     stride, dilation = int(stride), int(dilation)
-    chosen = choose_formulation(x, dilation, stride, kernel.shape[3])
-    formulation = formulation or chosen[0]
-    kernel_gradient = kernel_gradient or chosen[1]
+    if formulation is None or kernel_gradient is None:
+        chosen = choose_formulation(x, dilation, stride, kernel.shape[3])
+        formulation = formulation or chosen[0]
+        kernel_gradient = kernel_gradient or chosen[1]
     if kernel_gradient not in ("native", "matmul"):
         raise ValueError(f"conv2d_same: kernel_gradient must be 'native' or 'matmul', got "
                          f"{kernel_gradient!r}")
