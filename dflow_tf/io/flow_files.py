@@ -8,9 +8,13 @@ Formats:
     ``IMREAD_UNCHANGED`` (BGR order, converted here).
   * PFM: text header ``PF`` (3 channels) or ``Pf`` (1 channel), ``width height``, a scale whose
     sign gives the endianness (negative = little-endian), then float32 rows stored bottom-up.
-  * Images (png / ppm / jpg ...): 8-bit RGB. Masks: single-channel 8-bit, 255 = true.
+  * Disparity (stereo, left image): KITTI 16-bit grey PNG, d = value / 256, 0 = invalid; or a
+    one-channel PFM (Middlebury), +inf (any non-finite value) = invalid.
+  * Images (png / ppm / jpg ...): 8-bit RGB. Masks: single-channel 8-bit, 255 = true;
+    Middlebury 2014 ``mask0nocc.png``: 255 = non-occluded, 128 = occluded, 0 = no ground truth.
 
-Flow is float32 [H, W, 2] (channel 0 = u to the right, channel 1 = v downwards). Every failure
+Flow is float32 [H, W, 2] (channel 0 = u to the right, channel 1 = v downwards); disparity is
+float32 [H, W] in px, d >= 0: the left pixel x matches the right image's x - d. Every failure
 raises :class:`FlowFileError`, whose message names the file and what was wrong.
 """
 import os
@@ -23,6 +27,9 @@ FLO_MAGIC = 202021.25
 _FLO_HEADER_BYTES = 12
 _KITTI_OFFSET = 2.0 ** 15
 _KITTI_SCALE = 64.0
+_KITTI_DISPARITY_SCALE = 256.0
+#: Disparity files that read_disparity / write_disparity know (KITTI 16-bit PNG, PFM).
+DISPARITY_EXTENSIONS = (".png", ".pfm")
 #: Middlebury .flo: a flow component whose magnitude is at least this is unknown.
 UNKNOWN_FLOW_THRESHOLD = 1e9
 #: Image files the readers of frames (pair folders, frame sequences) recognise.
@@ -209,6 +216,81 @@ def write_pfm(path, array):
     _write_bytes(path, header + np.ascontiguousarray(array[::-1], "<f4").tobytes())
 
 
+# ----------------------------------------------------------------------------------- disparity
+
+def read_kitti_disparity(path):
+    """Reads a KITTI 16-bit disparity PNG -> (disparity float32 [H, W] px, valid bool [H, W]):
+    d = value / 256, value 0 = invalid (d = 0 there)."""
+    image = _decode_image(path, cv2.IMREAD_UNCHANGED)
+    if image.dtype != np.uint16 or image.ndim != 2:
+        raise FlowFileError(
+            f"{path}: not a KITTI disparity PNG: got {image.dtype} image of shape {list(image.shape)}, "
+            "expected 16-bit 1-channel")
+    return (image.astype(np.float32) / _KITTI_DISPARITY_SCALE), image > 0
+
+
+def write_kitti_disparity(path, disparity, valid=None):
+    """Writes disparity float [H, W] (px; valid bool [H, W], default all true) as a KITTI 16-bit PNG.
+
+    Stores round(d * 256) clipped to [1, 65535] where valid (so a valid d below 1/512 px, or a
+    negative one, is stored as 1/256 px: 0 is KITTI's mark of no value, as in its devkit) and 0
+    where not valid or not finite. Largest storable d: 255.996 px.
+    """
+    if pathlib.Path(os.fspath(path)).suffix.lower() != ".png":
+        raise FlowFileError(f"{path}: KITTI disparity must be written as .png")
+    disparity, valid = _disparity_and_valid(path, disparity, valid)
+    encoded = np.clip(np.round(np.where(valid, disparity, 0.0) * _KITTI_DISPARITY_SCALE), 1, 65535)
+    _encode_image(path, np.where(valid, encoded, 0).astype(np.uint16))
+
+
+def read_pfm_disparity(path):
+    """Reads a one-channel PFM disparity (Middlebury) -> (disparity float32 [H, W] px, valid bool
+    [H, W]): rows top-down; non-finite values (+inf in Middlebury) are invalid (d = 0 there)."""
+    disparity = read_pfm(path)
+    if disparity.ndim != 2:
+        raise FlowFileError(f"{path}: a disparity PFM has 1 channel (Pf), this one has 3 (PF)")
+    valid = np.isfinite(disparity)
+    return np.where(valid, disparity, 0.0).astype(np.float32), valid
+
+
+def write_pfm_disparity(path, disparity, valid=None):
+    """Writes disparity float [H, W] (px) as a one-channel PFM (rows bottom-up), +inf where not valid."""
+    disparity, valid = _disparity_and_valid(path, disparity, valid)
+    write_pfm(path, np.where(valid, disparity, np.inf).astype(np.float32))
+
+
+def read_disparity(path):
+    """Reads a disparity file by extension (.png: KITTI 16-bit, .pfm) -> (float32 [H, W], valid bool [H, W])."""
+    ext = pathlib.Path(os.fspath(path)).suffix.lower()
+    if ext == ".png":
+        return read_kitti_disparity(path)
+    if ext == ".pfm":
+        return read_pfm_disparity(path)
+    raise FlowFileError(f"{path}: unknown disparity format '{ext}' (expected {', '.join(DISPARITY_EXTENSIONS)})")
+
+
+def write_disparity(path, disparity, valid=None):
+    """Writes disparity float [H, W] by extension (.png: KITTI 16-bit, .pfm); valid bool [H, W]."""
+    ext = pathlib.Path(os.fspath(path)).suffix.lower()
+    if ext == ".png":
+        return write_kitti_disparity(path, disparity, valid)
+    if ext == ".pfm":
+        return write_pfm_disparity(path, disparity, valid)
+    raise FlowFileError(f"{path}: unknown disparity format '{ext}' (expected {', '.join(DISPARITY_EXTENSIONS)})")
+
+
+def _disparity_and_valid(path, disparity, valid):
+    """(float64 [H, W], bool [H, W]: valid and finite) for the disparity writers."""
+    disparity = _check_array(path, disparity, [(None, None)], "disparity").astype(np.float64)
+    if valid is None:
+        valid = np.ones(disparity.shape, bool)
+    valid = np.asarray(valid)
+    if valid.shape not in (disparity.shape, disparity.shape + (1,)):
+        raise FlowFileError(f"{path}: valid mask shape {list(valid.shape)} does not match disparity "
+                            f"shape {list(disparity.shape)}")
+    return disparity, valid.reshape(disparity.shape).astype(bool) & np.isfinite(disparity)
+
+
 # ------------------------------------------------------------------------------- images, masks
 
 def read_image(path):
@@ -245,3 +327,16 @@ def read_mask(path):
         raise FlowFileError(f"{path}: expected an 8-bit mask, got {image.dtype}")
     mask = image == 255
     return mask if mask.ndim == 2 else np.all(mask, axis=-1)
+
+
+def read_occlusion_mask(path):
+    """Reads a Middlebury 2014 stereo mask (``mask0nocc.png``: 255 non-occluded, 128 occluded,
+    0 no ground truth) -> occluded bool [H, W] (value 128)."""
+    image = _decode_image(path, cv2.IMREAD_UNCHANGED)
+    if image.dtype != np.uint8 or image.ndim != 2:
+        raise FlowFileError(f"{path}: expected an 8-bit grey mask (255 / 128 / 0), got {image.dtype} "
+                            f"image of shape {list(image.shape)}")
+    unexpected = ~np.isin(image, (0, 128, 255))
+    if unexpected.any():
+        raise FlowFileError(f"{path}: mask values must be 0, 128 or 255; found {int(image[unexpected][0])}")
+    return image == 128
