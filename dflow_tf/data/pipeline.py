@@ -77,6 +77,8 @@ def decode(example, features, num_frames=None):
         schema.HAS_FLOW: example[schema.HAS_FLOW],
         schema.HAS_OCCLUSION: example[schema.HAS_OCCLUSION],
     }
+    if schema.STEREO in example:  # the stereo builders (pairs: n = 2)
+        sample[schema.STEREO] = example[schema.STEREO]
     for key in (*schema.FLOW_KEYS, *schema.MASK_KEYS):
         if key in example:
             value = tf.cast(features[key].decode_example(example[key]), tf.float32)

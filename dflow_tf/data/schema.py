@@ -21,6 +21,11 @@ Only in `synthetic_flow` (every consecutive pair, forward and backward):
   flow_bw       float32  [N-1, H, W, 2]  frames[i + 1] -> frames[i]
   occlusion_fw  bool     [N-1, H, W, 1]  pixels of frames[i] occluded in frames[i + 1]
   occlusion_bw  bool     [N-1, H, W, 1]  pixels of frames[i + 1] occluded in frames[i]
+
+Only in the stereo builders (`synthetic_stereo`, `kitti_stereo`; N = 2):
+  stereo        bool     scalar: the pair is a rectified stereo pair, frames[0] the left view and
+                         frames[1] the right view; `flow` is then (-disparity, 0) (a left pixel x
+                         is seen at x - d on the right) and evaluation reports disparity metrics.
 """
 import numpy as np
 import tensorflow_datasets as tfds
@@ -38,6 +43,7 @@ FLOW_FW = "flow_fw"
 FLOW_BW = "flow_bw"
 OCCLUSION_FW = "occlusion_fw"
 OCCLUSION_BW = "occlusion_bw"
+STEREO = "stereo"
 
 #: Keys present in every example of every builder.
 COMMON_KEYS = (ID, FRAMES, FLOW, VALID, OCCLUSION, HAS_FLOW, HAS_OCCLUSION)
@@ -53,7 +59,8 @@ FLOW_KEYS = (FLOW, FLOW_FW, FLOW_BW, TEACHER_FLOW_FW, TEACHER_FLOW_BW)
 MASK_KEYS = (VALID, OCCLUSION, OCCLUSION_FW, OCCLUSION_BW, TEACHER_OCCLUSION_FW, TEACHER_OCCLUSION_BW)
 
 
-def features(num_frames, height=None, width=None, sequence_ground_truth=False, compress_flow=True):
+def features(num_frames, height=None, width=None, sequence_ground_truth=False, compress_flow=True,
+             stereo=False):
     """The `tfds.features.FeaturesDict` of the schema for windows of `num_frames` frames.
 
     Args:
@@ -63,6 +70,7 @@ def features(num_frames, height=None, width=None, sequence_ground_truth=False, c
       compress_flow: store float flows zlib-compressed (worth it for sparse ground truth and the
         all-zero flows of test splits) or as raw bytes (dense float flows barely compress and
         zlib is slow). A storage detail only: decoded tensors are the same.
+      stereo: also declare `stereo` (the stereo builders; needs num_frames = 2).
     """
     reference_index(num_frames)
     f = tfds.features
@@ -93,6 +101,10 @@ def features(num_frames, height=None, width=None, sequence_ground_truth=False, c
             OCCLUSION_BW: f.Tensor(shape=pairs + (1,), dtype=np.bool_, encoding=zlib,
                                    doc="pixels of frames[i+1] occluded in frames[i]"),
         })
+    if stereo:
+        if num_frames != 2:
+            raise ValueError(f"a stereo example is a pair (left, right), got num_frames={num_frames}")
+        spec[STEREO] = f.Scalar(dtype=np.bool_, doc="rectified stereo pair: frames = (left, right)")
     return f.FeaturesDict(spec)
 
 
