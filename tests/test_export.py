@@ -23,6 +23,7 @@ from dflow_tf.export.serving import serving_function
 from dflow_tf.export.tftrt import tensorrt_unavailable_reason
 from dflow_tf.inference import predict_flow
 from dflow_tf.models import ThreeFramePWC, TwoFramePWC
+from dflow_tf.models.stereo import StereoFromFlow
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIG = {"search_range": 1}
@@ -234,6 +235,68 @@ def test_onnx_dynamic_shapes_match_keras(onnx_session, frames, reference):
         (flow,) = onnx_session.run(["flow"], {"frame1": pair[0], "frame2": pair[1]})
         assert flow.shape == (2, *size, 2)
         np.testing.assert_allclose(flow, reference[size], rtol=0, atol=1e-4)
+
+
+# ------------------------------------------------------------------------------- stereo
+@pytest.fixture(scope="module")
+def stereo_reference(reference):
+    """The disparity of the flow model's Keras prediction: -u of frame1 (left) -> frame2 (right)."""
+    return {size: -flow[..., :1] for size, flow in reference.items()}
+
+
+def test_stereo_saved_model_signature_and_parity(trained, frames, stereo_reference, tmp_path_factory):
+    out = _export(tmp_path_factory, trained[1], "saved_model", "1", "--stereo")
+    with open(os.path.join(out, "assets.extra", "dflow_tf.json")) as f:
+        meta = json.load(f)
+    assert meta["inputs"] == ["left", "right"] and meta["class"] == "TwoFramePWC" and "stereo" in meta
+    serve = tf.saved_model.load(out).signatures["serving_default"]
+    assert sorted(serve.structured_outputs) == ["disparity"]
+    for size, (left, right) in frames.items():
+        disparity = serve(left=tf.constant(left), right=tf.constant(right))["disparity"].numpy()
+        assert disparity.shape == (2, *size, 1) and disparity.dtype == np.float32
+        assert np.abs(stereo_reference[size]).max() > 1e-2
+        np.testing.assert_allclose(disparity, stereo_reference[size], rtol=0, atol=1e-4)
+    with pytest.raises(Exception, match="left must have 3 \\(RGB\\) channels"):
+        serve(left=tf.constant(left[..., :2]), right=tf.constant(right[..., :2]))
+
+
+def test_three_frame_stereo_model_sees_left_left_right():
+    keras.utils.set_random_seed(4)
+    model = ThreeFramePWC(num_levels=3, search_range=1)
+    rng = np.random.default_rng(2)
+    left, right = (rng.integers(0, 256, (1, 20, 27, 3), dtype=np.uint8) for _ in range(2))
+    serve = serving_function(StereoFromFlow(model))
+    assert [s.name for s in serve.input_signature] == ["left", "right"]
+    got = serve(tf.constant(left), tf.constant(right))["disparity"].numpy()
+    np.testing.assert_allclose(got, -predict_flow(model, [left, left, right])[..., :1], rtol=0, atol=1e-5)
+
+
+@pytest.mark.export
+def test_stereo_tflite_matches_keras(trained, frames, stereo_reference, tmp_path_factory):
+    pytest.importorskip("ai_edge_litert")
+    from ai_edge_litert.interpreter import Interpreter
+    h, w = TFLITE_SIZE
+    path = _export(tmp_path_factory, trained[1], "tflite", "stereo.tflite", "--stereo", "--height", str(h),
+                   "--width", str(w))
+    runner = Interpreter(model_path=path).get_signature_runner("serving_default")
+    left, right = frames[TFLITE_SIZE]
+    disparity = runner(left=left[:1], right=right[:1])["disparity"]
+    assert disparity.shape == (1, h, w, 1)
+    np.testing.assert_allclose(disparity, stereo_reference[TFLITE_SIZE][:1], rtol=0, atol=1e-3)
+
+
+@pytest.mark.export
+def test_stereo_onnx_dynamic_shapes_match_keras(trained, frames, stereo_reference, tmp_path_factory):
+    pytest.importorskip("tf2onnx")
+    ort = pytest.importorskip("onnxruntime")
+    path = _export(tmp_path_factory, trained[1], "onnx", "stereo.onnx", "--stereo")
+    session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    assert [i.name for i in session.get_inputs()] == ["left", "right"]
+    assert session.get_inputs()[0].shape == ["batch", "height", "width", 3]
+    assert session.get_outputs()[0].shape == ["batch", "height", "width", 1]
+    for size, (left, right) in frames.items():
+        (disparity,) = session.run(["disparity"], {"left": left, "right": right})
+        np.testing.assert_allclose(disparity, stereo_reference[size], rtol=0, atol=1e-4)
 
 
 # ------------------------------------------------------------------------------- TF-TRT, CLI

@@ -5,6 +5,11 @@
         --precision fp16 --out flow_fp16.tflite
     python -m dflow_tf.export --checkpoint runs/ddflow_kitti --format onnx --out flow.onnx
     python -m dflow_tf.export --checkpoint runs/ddflow_kitti --format tftrt --precision fp16 --out trt/1
+    python -m dflow_tf.export --checkpoint runs/teacher/census --stereo --format onnx --out stereo.onnx
+
+With --stereo the flow model is exported as a stereo model (dflow_tf.models.stereo.StereoFromFlow):
+inputs left, right (rectified, uint8 [B, H, W, 3]), output disparity float32 [B, H, W, 1] = -u of
+the left -> right flow; no new weights.
 
 The model comes from dflow_tf.checkpoints (--arch / --model_param as in the other command lines).
 Exit status 0 on success, 1 when the export is impossible as asked (the message says why: e.g. an
@@ -35,7 +40,8 @@ def build_parser():
         prog="python -m dflow_tf.export",
         description="Exports a flow model checkpoint for deployment. Every format takes uint8 "
                     "frames [B, H, W, 3] (frame1, frame2[, frame3]) and returns the flow "
-                    "float32 [B, H, W, 2] in input pixels (docs/deployment.md).")
+                    "float32 [B, H, W, 2] in input pixels; with --stereo it takes left, right and "
+                    "returns the disparity [B, H, W, 1] (docs/deployment.md).")
     parser.add_argument("--format", required=True, choices=sorted(FORMATS))
     parser.add_argument("--out", required=True,
                         help="output: a directory (saved_model, tftrt; for TF Serving "
@@ -46,6 +52,9 @@ def build_parser():
     parser.add_argument("--precision", choices=["fp32", "fp16", "int8"], default="fp32",
                         help="tflite: fp32, fp16 (float16 weights), int8 (dynamic range); "
                              "tftrt: fp32, fp16; others: fp32")
+    parser.add_argument("--stereo", action="store_true",
+                        help="export a stereo model: inputs left, right (rectified), output disparity "
+                             "[B, H, W, 1] = -u of the left -> right flow")
     add_model_arguments(parser)
     add_verbose_argument(parser)
     return parser
@@ -86,6 +95,10 @@ def export(args):
     print(f"model: {description}", flush=True)
     metadata = {"class": type(model).__name__, "config": model.get_config(),
                 "source": description, "precision": args.precision}
+    if args.stereo:
+        from dflow_tf.models.stereo import StereoFromFlow
+        model = StereoFromFlow(model)
+        metadata["stereo"] = "inputs left, right (rectified); output disparity = -u of the left -> right flow"
     size = {"height": args.height, "width": args.width}
     if args.format == "saved_model":
         from dflow_tf.export.saved_model import export_saved_model

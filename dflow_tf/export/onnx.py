@@ -2,7 +2,8 @@
 
 Inputs frame1, frame2 (, frame3): uint8 [B, H, W, 3]; output flow: float32 [B, H, W, 2], as the
 SavedModel (the resize to a multiple of 64 and back is in the graph: ONNX `Resize` with
-half-pixel coordinates, computed sizes). `--height/--width` fix H and W instead. No in-graph
+half-pixel coordinates, computed sizes); a stereo model (`--stereo`): inputs left, right, output
+disparity float32 [B, H, W, 1]. `--height/--width` fix H and W instead. No in-graph
 checks: ONNX Runtime and TensorRT validate ranks and dtypes against the declared inputs.
 
 tf2onnx writes TensorFlow's "SAME" convolutions with unknown input size as `auto_pad=SAME_UPPER`,
@@ -91,7 +92,7 @@ def export_onnx(model, out_path, height=None, width=None, metadata=None, opset=O
     """Writes the ONNX model of `model` to `out_path`; returns out_path.
 
     Args:
-      model: TwoFramePWC / ThreeFramePWC with its weights.
+      model: TwoFramePWC / ThreeFramePWC with its weights, or a StereoFromFlow.
       out_path: the .onnx file.
       height, width: fix the input size (default: dynamic batch, height and width).
       metadata: dict stored as the model's metadata_props (non-strings as JSON).
@@ -105,7 +106,7 @@ def export_onnx(model, out_path, height=None, width=None, metadata=None, opset=O
     except Exception as e:
         raise ExportError(f"tf2onnx conversion failed: {e}") from e
     explicit_same_padding(onnx_model)
-    for value in [*onnx_model.graph.input, *onnx_model.graph.output]:  # frames and flow share B, H, W
+    for value in [*onnx_model.graph.input, *onnx_model.graph.output]:  # inputs and output share B, H, W
         for dim, label in zip(value.type.tensor_type.shape.dim, ("batch", "height", "width")):
             if not dim.HasField("dim_value"):
                 dim.dim_param = label

@@ -6,7 +6,9 @@ Signature `serving_default` (method tensorflow/serving/predict):
           in-graph checks and their messages);
   output  flow: float32 [B, H, W, 2] in pixels of the input resolution, frame1 -> frame2
           (three-frame: frame2 -> frame3, the centre -> next flow).
-The same function is also the loaded object's `.serve(frame1, frame2[, frame3])`.
+The same function is also the loaded object's `.serve(frame1, frame2[, frame3])`. A stereo
+model (dflow_tf.models.stereo.StereoFromFlow): inputs left, right, output disparity float32
+[B, H, W, 1] (-u of the left -> right flow).
 `assets.extra/dflow_tf.json` records the model class, its options and the source checkpoint.
 """
 import json
@@ -50,7 +52,7 @@ def export_saved_model(model, out_dir, height=None, width=None, metadata=None, c
     """Writes the TF Serving SavedModel of `model` to `out_dir`.
 
     Args:
-      model: TwoFramePWC / ThreeFramePWC with its weights.
+      model: TwoFramePWC / ThreeFramePWC with its weights, or a StereoFromFlow.
       out_dir: output directory (TF Serving wants MODEL_BASE_PATH/<version>/, e.g. models/dflow/1).
       height, width: fix the input size (default: any size).
       metadata: dict stored in assets.extra/dflow_tf.json (architecture, checkpoint, ...).

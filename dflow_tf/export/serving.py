@@ -7,6 +7,10 @@ Every export format wraps `flow_from_frames` (or its `tf.function`s from `servin
        two-frame models: frame1 -> frame2; three-frame models (previous, centre, next):
        centre -> next (frame2 -> frame3).
 
+A stereo model (`dflow_tf.models.stereo.StereoFromFlow`, a flow model on rectified pairs) has
+the inputs left, right: uint8 [B, H, W, 3] and the output disparity: float32 [B, H, W, 1] in
+input pixels, -u of the left -> right flow (the same graph, its u negated).
+
 This is `dflow_tf.inference.predict_tensor`, the inference of predict_flow and the evaluation,
 behind in-graph input checks: frames / 255, a bilinear resize up to the next multiple of
 `model.size_multiple` (64), the network, and the flow resized back with u scaled by W / W' and v
@@ -15,15 +19,26 @@ by H / H' (with dynamic H, W the padded size is computed in the graph).
 import tensorflow as tf
 
 from dflow_tf.inference import predict_tensor
+from dflow_tf.models.stereo import StereoFromFlow
 from dflow_tf.ops.conv import portable_ops
 
 FRAME_NAMES = ("frame1", "frame2", "frame3")
 OUTPUT_NAME = "flow"
+STEREO_NAMES = ("left", "right")
+STEREO_OUTPUT_NAME = "disparity"
 
 
 def input_names(model):
-    """("frame1", "frame2") for a two-frame model, ("frame1", "frame2", "frame3") for three."""
+    """("frame1", "frame2") for a two-frame model, ("frame1", "frame2", "frame3") for three,
+    ("left", "right") for a StereoFromFlow."""
+    if isinstance(model, StereoFromFlow):
+        return STEREO_NAMES
     return FRAME_NAMES[:model.num_frames]
+
+
+def output_name(model):
+    """"flow", or "disparity" for a StereoFromFlow."""
+    return STEREO_OUTPUT_NAME if isinstance(model, StereoFromFlow) else OUTPUT_NAME
 
 
 def check_frames(frames, names):
@@ -66,29 +81,34 @@ def check_frames(frames, names):
 
 
 def flow_from_frames(model, frames, names=None, check=True):
-    """uint8 frames -> flow at input resolution, as a graph (see the module docstring).
+    """uint8 frames -> flow (or, for a StereoFromFlow, disparity) at input resolution, as a graph
+    (see the module docstring).
 
     Args:
-      model: TwoFramePWC / ThreeFramePWC.
-      frames: list of model.num_frames uint8 tensors [B, H, W, 3] (static or dynamic H, W).
-      names: input names for the error messages (default frame1, frame2, ...).
+      model: TwoFramePWC / ThreeFramePWC, or StereoFromFlow.
+      frames: list of uint8 tensors [B, H, W, 3] (static or dynamic H, W): model.num_frames
+        frames, or (left, right).
+      names: input names for the error messages (default input_names(model)).
       check: add the in-graph input assertions of `check_frames` (for formats that keep them).
 
     Returns:
-      float32 [B, H, W, 2].
+      float32 [B, H, W, 2] (flow), or [B, H, W, 1] (disparity of a StereoFromFlow).
     """
     names = names or input_names(model)
     if check:
         frames = check_frames(frames, names)
     with portable_ops():  # the plain TF ops, whatever backend traces the export (docs/models.md)
+        if isinstance(model, StereoFromFlow):
+            return model.disparity(*frames)
         return predict_tensor(model, tf.stack(frames, axis=1))
 
 
 def serving_function(model, height=None, width=None, batch=None, check=True, rank_known=False):
-    """A tf.function {frame1, frame2[, frame3]: uint8} -> {"flow": float32 [B, H, W, 2]}.
+    """A tf.function {frame1, frame2[, frame3]: uint8} -> {"flow": float32 [B, H, W, 2]}; for a
+    StereoFromFlow {left, right: uint8} -> {"disparity": float32 [B, H, W, 1]}.
 
     Args:
-      model: TwoFramePWC / ThreeFramePWC.
+      model: TwoFramePWC / ThreeFramePWC, or StereoFromFlow.
       height, width, batch: fixed input sizes (None = dynamic).
       check: in-graph input assertions (`check_frames`).
       rank_known: declare the inputs as rank 4 (shape [batch, height, width, 3]). Without it and
@@ -99,14 +119,14 @@ def serving_function(model, height=None, width=None, batch=None, check=True, ran
     Returns:
       the tf.function; call `.get_concrete_function()` for the signature.
     """
-    names = input_names(model)
+    names, output = input_names(model), output_name(model)
     dynamic = height is None and width is None and batch is None
     shape = None if dynamic and not rank_known else [batch, height, width, 3]
     signature = [tf.TensorSpec(shape, tf.uint8, name=name) for name in names]
 
     @tf.function(input_signature=signature)
     def serve(*frames):
-        flow = flow_from_frames(model, list(frames), names, check=check)
-        return {OUTPUT_NAME: tf.identity(flow, name=OUTPUT_NAME)}
+        result = flow_from_frames(model, list(frames), names, check=check)
+        return {output: tf.identity(result, name=output)}
 
     return serve

@@ -2,7 +2,8 @@
 
 Signature `serving_default` with inputs frame1, frame2 (, frame3): uint8 [1, H, W, 3] and
 output flow: float32 [1, H, W, 2], the same contract as the SavedModel at one size (the resize
-to a multiple of 64 and back is inside the model). Precisions:
+to a multiple of 64 and back is inside the model); a stereo model (`--stereo`): inputs left,
+right, output disparity float32 [1, H, W, 1]. Precisions:
 
   fp32  float32 weights and compute;
   fp16  float16 weights (half the file), dequantised to float32 at load: float32 compute on CPU,
