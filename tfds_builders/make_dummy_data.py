@@ -13,7 +13,10 @@ Layouts and counts (the builder tests' SPLITS depend on them):
   sintel/dummy_data/MPI-Sintel-complete: training scenes alley_9 (6 frames) and cave_9 (5), test
       scene market_9 (5); both passes; 16x24.
   flying_chairs/dummy_data: 5 pairs (24x32), FlyingChairs_train_val.txt = 1 2 1 1 2.
-  synthetic_flow/dummy_data: only a README (nothing is downloaded).
+  kitti_stereo/dummy_data: the kitti_flow layout and sizes, the right camera seeing the left
+      one's pattern at disparity STEREO_DISPARITY; training sequences have disp_occ / disp_noc
+      (2012) or disp_occ_0 / disp_noc_0 (2015) for frame 10.
+  synthetic_flow/dummy_data, synthetic_stereo/dummy_data: only a README (nothing is downloaded).
 """
 import argparse
 import pathlib
@@ -21,6 +24,7 @@ import pathlib
 import numpy as np
 
 from dflow_tf import io as flow_io
+from dflow_tf.io.flow_files import write_kitti_disparity
 
 KITTI_YEARS = {
     2015: {"folder": "kitti2015", "cameras": ("image_2", "image_3"),
@@ -29,6 +33,8 @@ KITTI_YEARS = {
            "training": {"000000": (14, 24)}, "testing": {"000000": (12, 22)}},
 }
 MOTION = (1.0, 0.5)  # (u, v) pixels per frame of every dummy sequence
+STEREO_DISPARITY = 2.5  # px, every dummy stereo pair (the left pixel x is the right one's x - d)
+KITTI_DISPARITY_FOLDERS = {2012: ("disp_occ", "disp_noc"), 2015: ("disp_occ_0", "disp_noc_0")}
 
 
 class Pattern:
@@ -86,6 +92,30 @@ def write_kitti(root, year, sequences, frames=range(21), ground_truth=True, seed
                 flow_io.write_kitti_flow(_mkdir(base / split / "flow_noc") / f"{seq}_10.png", flow, noc)
 
 
+def write_kitti_stereo(root, year, sequences, frames=range(21), seed=0):
+    """Writes KITTI-layout stereo sequences under `root`/<year folder>/: both cameras, the right
+    one seeing the left one's pattern shifted by STEREO_DISPARITY, and for training sequences
+    the disparity of frame 10 (sparse: about half the pixels valid, a block of them occluded)."""
+    layout = KITTI_YEARS[year]
+    rng = np.random.default_rng(seed)
+    base = pathlib.Path(root) / layout["folder"]
+    left_camera, right_camera = layout["cameras"]
+    for split, seqs in sequences.items():
+        for seq, (h, w) in seqs.items():
+            pattern = Pattern(rng)
+            for i in frames:
+                flow_io.write_image(_mkdir(base / split / left_camera) / f"{seq}_{i:02d}.png", pattern.frame(h, w, i))
+                right = pattern.frame(h, w, 1, (i * MOTION[0] - STEREO_DISPARITY, i * MOTION[1]))
+                flow_io.write_image(_mkdir(base / split / right_camera) / f"{seq}_{i:02d}.png", right)
+            if split == "training":
+                valid = rng.random((h, w)) < 0.5
+                noc = valid.copy()
+                noc[: h // 3, : w // 3] = False
+                disparity = np.full((h, w), STEREO_DISPARITY, np.float32)
+                for folder, mask in zip(KITTI_DISPARITY_FOLDERS[year], (valid, noc)):
+                    write_kitti_disparity(_mkdir(base / split / folder) / f"{seq}_10.png", disparity, mask)
+
+
 def write_sintel(root, seed=0):
     rng = np.random.default_rng(seed)
     base = pathlib.Path(root) / "MPI-Sintel-complete"
@@ -125,9 +155,9 @@ def write_flying_chairs(root, seed=0):
     (root / "FlyingChairs_train_val.txt").write_text("".join(f"{c}\n" for c in codes))
 
 
-def write_synthetic_flow(root):
+def write_synthetic_flow(root, name="synthetic_flow"):
     (_mkdir(pathlib.Path(root)) / "README.md").write_text(
-        "synthetic_flow renders its examples locally and reads nothing from here; the folder\n"
+        f"{name} renders its examples locally and reads nothing from here; the folder\n"
         "exists because tfds.testing.DatasetBuilderTestCase requires a dummy_data/ directory.\n")
 
 
@@ -140,9 +170,12 @@ def main(argv=None):
     for year, layout in KITTI_YEARS.items():
         write_kitti(root / "kitti_flow" / "dummy_data", year,
                     {"training": layout["training"], "testing": layout["testing"]}, seed=year)
+        write_kitti_stereo(root / "kitti_stereo" / "dummy_data", year,
+                           {"training": layout["training"], "testing": layout["testing"]}, seed=year)
     write_sintel(root / "sintel" / "dummy_data")
     write_flying_chairs(root / "flying_chairs" / "dummy_data")
     write_synthetic_flow(root / "synthetic_flow" / "dummy_data")
+    write_synthetic_flow(root / "synthetic_stereo" / "dummy_data", "synthetic_stereo")
 
 
 if __name__ == "__main__":
