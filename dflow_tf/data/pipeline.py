@@ -23,7 +23,7 @@ import tensorflow_datasets as tfds
 from dflow_tf.data import augment as aug, frame_windows, schema
 from dflow_tf.data.seeds import split_seed
 
-SPARSE_BUILDERS = ("kitti_flow",)
+SPARSE_BUILDERS = ("kitti_flow", "kitti_stereo")
 
 
 def is_saved_dataset(source):
@@ -145,8 +145,10 @@ def make_dataset(source, split, *, batch_size, crop_size=None, num_frames=None, 
 
     Args:
       source: "name" or "name/config" of a `tfds_builders` builder (e.g. "synthetic_flow",
-        "kitti_flow/2015_multiview", "sintel/final_3"), a builder instance (custom configs), or
-        the folder of a saved dataset of decoded samples (`is_saved_dataset`).
+        "kitti_flow/2015_multiview", "sintel/final_3"), a builder instance (custom configs), the
+        folder of a saved dataset of decoded samples (`is_saved_dataset`), or an object with a
+        `make_dataset(split, **these arguments)` method that builds the batches itself
+        (`dflow_tf.data.mixture.MixedSource`: several builders mixed per sample).
       split: a tfds split expression ("train", "train+test", "train[:90%]").
       batch_size: examples per batch.
       crop_size: (height, width) to pad / crop to; None keeps the stored size.
@@ -163,6 +165,12 @@ def make_dataset(source, split, *, batch_size, crop_size=None, num_frames=None, 
       [B, h, w, 1], has_flow / has_occlusion [B], id [B], plus flow_fw / flow_bw /
       occlusion_fw / occlusion_bw [B, N-1, h, w, C] for synthetic_flow.
     """
+    if callable(getattr(source, "make_dataset", None)):  # several builders (data.mixture.MixedSource)
+        return source.make_dataset(split, batch_size=batch_size, seed=seed, shuffle=shuffle,
+                                   shuffle_buffer=shuffle_buffer, repeat=repeat, drop_remainder=drop_remainder,
+                                   data_dir=data_dir, manual_dir=manual_dir, prepare=prepare, sparse=sparse,
+                                   num_frames=num_frames, crop_size=crop_size, resize_to=resize_to,
+                                   augmentation=augmentation)
     if is_saved_dataset(source):
         examples, features = tf.data.Dataset.load(source), None
         sparse = bool(sparse)
