@@ -2,13 +2,14 @@
 import json
 import os
 
+import cv2
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from dflow_tf import checkpoints, evaluate, io as flow_io
 from dflow_tf.evaluation.report import format_table
-from dflow_tf.evaluation.samples import evaluate_samples, pair_samples
+from dflow_tf.evaluation.samples import evaluate_groups, evaluate_samples, folder_sample_sets, pair_samples
 from dflow_tf.inference import predict_flow
 from dflow_tf.io.pair_folders import read_pair_folder
 from dflow_tf.metrics import FlowMetrics
@@ -202,3 +203,171 @@ def test_model_architecture_from_model_json_and_arch(tmp_path):
         checkpoints.load_model(str(tmp_path / "nothing"), arch="two_frame")
     assert evaluate.main(["--checkpoint", str(tmp_path / "nothing"), "--pairs", str(tmp_path), "--arch",
                           "two_frame"]) == 1
+
+
+# ------------------------------------------------------------------------------- stereo
+def _make_stereo(root, rng, h=12, w=16):
+    """A Middlebury-layout folder (PFM with +inf, occlusion mask) and a KITTI-layout folder (one
+    pair with disp_occ_0 / disp_noc_0, one without ground truth). Returns {id: (d, valid, occ)}."""
+    truth = {}
+    mb = root / "stereo_mb" / "scene"
+    mb.mkdir(parents=True)
+    d = rng.uniform(2, 30, (h, w)).astype(np.float32)
+    invalid = rng.uniform(size=(h, w)) < 0.15
+    occ = ~invalid & (rng.uniform(size=(h, w)) < 0.3)
+    flow_io.write_pfm(str(mb / "disp0GT.pfm"), np.where(invalid, np.inf, d).astype(np.float32))
+    flow_io.write_image(str(mb / "mask0nocc.png"), np.where(invalid, 0, np.where(occ, 128, 255)).astype(np.uint8))
+    truth["stereo_mb/scene"] = (d, ~invalid, occ)
+    kitti = root / "kitti_stereo"
+    for sub in ("image_2", "image_3", "disp_occ_0", "disp_noc_0"):
+        (kitti / sub).mkdir(parents=True)
+    d = np.round(rng.uniform(1, 60, (h, w)) * 256) / 256
+    valid = rng.uniform(size=(h, w)) < 0.6
+    noc = valid & (rng.uniform(size=(h, w)) < 0.7)
+    for sub, mask in (("disp_occ_0", valid), ("disp_noc_0", noc)):
+        cv2.imwrite(str(kitti / sub / "000000_10.png"), np.where(mask, d * 256, 0).astype(np.uint16))
+    truth["kitti_stereo/000000_10"] = (d, valid, valid & ~noc)
+    for folder, names in ((mb, ("im0.png", "im1.png")),
+                          (kitti, ("image_2/000000_10.png", "image_3/000000_10.png", "image_2/000000_11.png",
+                                   "image_3/000000_11.png"))):
+        for name in names:
+            flow_io.write_image(str(folder / name), rng.integers(0, 256, (h, w, 3), dtype=np.uint8))
+    return truth
+
+
+def _numpy_d1(err, gt):
+    return 100.0 * np.mean((err > 3) & (err > 0.05 * np.abs(gt)))
+
+
+def test_stereo_metrics_against_numpy_per_group(tmp_path):
+    rng = np.random.default_rng(5)
+    truth = _make_stereo(tmp_path, rng)
+    flows = {}
+
+    def predict(frames):  # a known flow per pair: u = -(gt + noise), some v
+        key = frames.tobytes()
+        flows.setdefault(key, rng.normal(scale=[6.0, 0.5], size=frames.shape[1:3] + (2,)).astype(np.float32))
+        return flows[key]
+
+    (sample_set,) = folder_sample_sets(str(tmp_path), 2, kinds=("stereo",))
+    assert sample_set.kind == "stereo" and sample_set.total == 2  # the KITTI _11 pair has no ground truth
+    samples = list(sample_set.samples)
+    overall, groups, per_image = evaluate_groups(predict, sample_set._replace(samples=iter(samples)), progress=False)
+    assert list(groups) == ["kitti_stereo", "stereo_mb"]
+    errs, v_abs = [], []
+    for sample_id, frames, *_ in samples:
+        d_true, valid, occ = truth[sample_id]
+        flow = flows[frames.tobytes()].astype(np.float64)
+        err = np.abs(-flow[..., 0] - d_true)
+        group = groups[sample_id.split("/")[0]]
+        np.testing.assert_allclose(group["epe_all/pixel_pooled"], err[valid].mean(), rtol=1e-6)
+        np.testing.assert_allclose(group["d1_all/pixel_pooled"], _numpy_d1(err[valid], d_true[valid]), rtol=1e-6)
+        np.testing.assert_allclose(group["epe_occ/pixel_pooled"], err[valid & occ].mean(), rtol=1e-6)
+        np.testing.assert_allclose(group["epe_noc/pixel_pooled"], err[valid & ~occ].mean(), rtol=1e-6)
+        np.testing.assert_allclose(group["v_abs_mean/pixel_pooled"], np.abs(flow[valid, 1]).mean(), rtol=1e-6)
+        record = next(r for r in per_image if r["id"] == sample_id)
+        np.testing.assert_allclose(record["d1_occ"], _numpy_d1(err[valid & occ], d_true[valid & occ]), rtol=1e-6)
+        errs.append(err[valid])
+        v_abs.append(np.abs(flow[valid, 1]).mean())
+    np.testing.assert_allclose(overall["epe_all/pixel_pooled"], np.concatenate(errs).mean(), rtol=1e-6)
+    np.testing.assert_allclose(overall["epe_all/per_image_mean"], np.mean([e.mean() for e in errs]), rtol=1e-6)
+    np.testing.assert_allclose(overall["v_abs_mean/per_image_mean"], np.mean(v_abs), rtol=1e-6)
+    table = format_table(overall)
+    for label in ("D1% pooled", "noc", "occ", "Rectification check"):
+        assert label in table
+    assert "s0-10" not in table and "Fl%" not in table
+
+
+def test_cli_pairs_root_with_flow_and_stereo_folders(tmp_path, capsys):
+    rng = np.random.default_rng(6)
+    flow_truth = _make_pairs(tmp_path / "root" / "flow", rng)
+    stereo_truth = _make_stereo(tmp_path / "root", rng)
+    out = tmp_path / "r.json"
+    assert evaluate.main(["--checkpoint", "zero", "--pairs", str(tmp_path / "root"), "--out", str(out),
+                          "--error_images", str(tmp_path / "errors"), "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    for title in ("flow pairs: flow", "stereo pairs: kitti_stereo", "stereo pairs: stereo_mb",
+                  "stereo pairs: all (2 groups)", "D1% pooled"):
+        assert title in printed, printed
+    assert "flow pairs: all" not in printed  # one flow group: no second table
+    saved = json.loads(out.read_text())
+    speeds = np.concatenate([np.sqrt((f[v].astype(np.float64) ** 2).sum(-1)) for f, v, _ in flow_truth.values()])
+    np.testing.assert_allclose(saved["metrics"]["epe_all/pixel_pooled"], speeds.mean(), rtol=1e-6)
+    assert list(saved["groups"]) == ["flow"] and len(saved["per_image"]) == 3
+    # zero flow: disparity 0, so the error is the ground-truth disparity and every pixel above 3 px is a D1 outlier
+    disparities = np.concatenate([d[v] for d, v, _ in stereo_truth.values()])
+    np.testing.assert_allclose(saved["stereo_metrics"]["epe_all/pixel_pooled"], disparities.mean(), rtol=1e-6)
+    np.testing.assert_allclose(saved["stereo_metrics"]["d1_all/pixel_pooled"], 100 * np.mean(disparities > 3),
+                               rtol=1e-6)
+    assert saved["stereo_metrics"]["v_abs_mean/pixel_pooled"] == 0.0
+    assert sorted(saved["stereo_groups"]) == ["kitti_stereo", "stereo_mb"]
+    assert sorted(r["id"] for r in saved["stereo_per_image"]) == sorted(stereo_truth)
+    error = flow_io.read_image(str(tmp_path / "errors" / "kitti_stereo" / "000000_10_error.png"))
+    assert (error[~stereo_truth["kitti_stereo/000000_10"][1]] == 0).all()
+    for name in ("scene_disparity.png", "scene_gt.png", "scene_error.png"):
+        assert (tmp_path / "errors" / "stereo_mb" / name).is_file()
+
+
+def test_three_frame_model_on_a_stereo_folder_sees_left_left_right(tmp_path):
+    from dflow_tf.metrics import DisparityMetrics
+    truth = _make_stereo(tmp_path, np.random.default_rng(7))
+    model = ThreeFramePWC(num_levels=3, search_range=1)
+    _save_model(model, tmp_path / "model")
+    out = tmp_path / "r.json"
+    folder = tmp_path / "stereo_mb" / "scene"
+    assert evaluate.main(["--checkpoint", str(tmp_path / "model"), "--stereo", str(folder), "--out", str(out),
+                          "--quiet"]) == 0
+    saved = json.loads(out.read_text())
+    assert "metrics" not in saved and saved["stereo_metrics"]["num_images"] == 1
+    left, right = (flow_io.read_image(str(folder / n)) for n in ("im0.png", "im1.png"))
+    flow = predict_flow(model, [left, left, right])
+    d, valid, occ = truth["stereo_mb/scene"]
+    expected = DisparityMetrics().update(-flow[..., 0], d, valid=valid, occluded=occ, v=flow[..., 1]).result()
+    for key in ("epe_all/pixel_pooled", "d1_noc/per_image_mean", "epe_occ/pixel_pooled", "v_abs_mean/pixel_pooled"):
+        assert saved["stereo_metrics"][key] == pytest.approx(expected[key], rel=1e-4, abs=1e-5)
+
+
+def test_stereo_input_errors_are_one_line(tmp_path, capsys):
+    assert evaluate.main(["--checkpoint", "zero", "--stereo", str(tmp_path / "missing")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "missing: not a folder" in err[0]
+    (tmp_path / "nogt").mkdir()
+    for name in ("im0.png", "im1.png"):
+        flow_io.write_image(str(tmp_path / "nogt" / name), np.zeros((4, 4, 3), np.uint8))
+    assert evaluate.main(["--checkpoint", "zero", "--stereo", str(tmp_path / "nogt")]) == 1
+    assert "no stereo pairs with ground truth" in capsys.readouterr().err
+    assert evaluate.main(["--checkpoint", "zero", "--pairs", str(tmp_path / "nogt")]) == 1
+    assert "no flow pairs or stereo pairs with ground truth" in capsys.readouterr().err
+    (tmp_path / "nogt" / "disp0GT.pfm").write_bytes(b"Pf\n4 4\n-1.0\n" + b"\0" * 10)
+    assert evaluate.main(["--checkpoint", "zero", "--stereo", str(tmp_path / "nogt")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "disp0GT.pfm: PFM data size mismatch" in err[0]
+
+
+def test_zero_disparity_known_answers_on_real_stereo_pairs(flowdata, tmp_path, capsys):
+    out = tmp_path / "r.json"
+    assert evaluate.main(["--checkpoint", "zero", "--pairs", str(flowdata), "--out", str(out), "--quiet"]) == 0
+    saved = json.loads(out.read_text())
+    assert len(saved["per_image"]) == 11 and list(saved["groups"]) == ["chairs", "kitti2015", "middlebury", "sintel"]
+    stereo = saved["stereo_metrics"]
+    # zero disparity: the error is the ground truth; numpy over the finite values of the PFM
+    folder = flowdata / "stereo" / "mb2014Q_Motorcycle"
+    gt = flow_io.read_pfm(str(folder / "disp0GT.pfm"))
+    mask = cv2.imread(str(folder / "mask0nocc.png"), cv2.IMREAD_UNCHANGED)
+    assert stereo["epe_all/pixel_pooled"] == pytest.approx(gt[np.isfinite(gt)].mean(), rel=1e-6)
+    assert stereo["epe_all/pixel_pooled"] == pytest.approx(36.432, abs=5e-4)
+    assert stereo["epe_occ/pixel_pooled"] == pytest.approx(gt[mask == 128].mean(), rel=1e-6)
+    assert stereo["d1_all/pixel_pooled"] == 100.0 and stereo["pixels_noc"] == int((mask == 255).sum())
+    assert "stereo pairs: stereo" in capsys.readouterr().out
+
+
+def test_skimage_motorcycle_evaluates_offline(tmp_path):
+    import skimage.data
+    out = tmp_path / "r.json"
+    assert evaluate.main(["--checkpoint", "zero", "--stereo", "skimage:motorcycle", "--out", str(out), "--quiet"]) == 0
+    saved = json.loads(out.read_text())
+    _, _, disparity = skimage.data.stereo_motorcycle()
+    assert saved["data"] == "skimage:motorcycle" and saved["stereo_per_image"][0]["id"] == "motorcycle"
+    expected = disparity[np.isfinite(disparity)].astype(np.float64).mean()
+    assert saved["stereo_metrics"]["epe_all/pixel_pooled"] == pytest.approx(expected, rel=1e-6)
+    assert "epe_noc/pixel_pooled" not in saved["stereo_metrics"]  # no occlusion mask in scikit-image's pair

@@ -1,9 +1,15 @@
-"""Per-image evaluation of a predictor over samples of a dataset split or of pair folders (the
-evaluation of `python -m dflow_tf.evaluate`, docs/evaluation.md).
+"""Per-image evaluation of a predictor over samples of a dataset split, of pair folders or of
+stereo folders (the evaluation of `python -m dflow_tf.evaluate`, docs/evaluation.md).
 
 A **sample** is (id, frames [F, H, W, 3] as the model takes them, flow [H, W, 2], valid bool
-[H, W], occluded bool [H, W] or None).
+[H, W], occluded bool [H, W] or None). A **stereo sample** is (id, frames [F, H, W, 3] =
+stereo_window(left, right), disparity [H, W] px, valid, occluded): the predictor's flow gives
+the disparity -u (and v, the rectification check; dflow_tf.models.stereo).
+
+A **sample set** (SampleSet) is the samples of one kind ("flow" or "stereo") from one source,
+with the name of the group of ids that have no folder part (see group_of).
 """
+import collections
 import math
 import os
 import sys
@@ -13,9 +19,17 @@ import numpy as np
 from dflow_tf import io as flow_io
 from dflow_tf.console import CountProgress
 from dflow_tf.data.frame_windows import model_window, pair_window
-from dflow_tf.evaluation.report import REGIONS
+from dflow_tf.evaluation.prediction import disparity_picture, output_base
+from dflow_tf.evaluation.report import REGIONS, STEREO_REGIONS
 from dflow_tf.io.pair_folders import pair_folders, read_pair_folder
-from dflow_tf.metrics import FlowMetrics
+from dflow_tf.io.stereo_folders import SKIMAGE_MOTORCYCLE, read_stereo_pair, skimage_motorcycle, stereo_pairs
+from dflow_tf.metrics import DisparityMetrics, FlowMetrics
+from dflow_tf.models.stereo import disparity_from_flow, stereo_window
+
+KINDS = ("flow", "stereo")
+#: kind: what the samples' ground truth is, total (or None), a generator of samples, and the group
+#: name of ids without a folder part.
+SampleSet = collections.namedtuple("SampleSet", "kind total samples name")
 
 
 def pair_samples(root, model_frames):
@@ -35,9 +49,62 @@ def pair_samples(root, model_frames):
     return len(folders), generate()
 
 
+def stereo_samples(source, model_frames):
+    """(total, generator of stereo samples) of the stereo pairs with ground truth under the folder
+    `source` (dflow_tf.io.stereo_folders; pairs without ground truth, e.g. KITTI's `_11` frames,
+    are left out), or of scikit-image's Motorcycle pair when source is SKIMAGE_MOTORCYCLE."""
+    if source == SKIMAGE_MOTORCYCLE:
+        sample = skimage_motorcycle()
+        pairs = [("motorcycle", sample)]
+    else:
+        if not os.path.isdir(source):
+            raise FileNotFoundError(f"{source}: not a folder (a folder of stereo folders, or {SKIMAGE_MOTORCYCLE})")
+        pairs = [(pair_id, pair) for pair_id, pair in stereo_pairs(source)
+                 if pair.disparity or pair.disparity_noc]
+        if not pairs:
+            raise FileNotFoundError(f"no stereo pairs with ground truth under {source!r} (Middlebury: im0 + im1 and "
+                                    f"disp0GT.pfm; KITTI: image_2/ + image_3/ and disp_occ_0/; docs/evaluation.md)")
+
+    def generate():
+        for pair_id, pair in pairs:
+            sample = pair if isinstance(pair, dict) else read_stereo_pair(pair)
+            frames = np.stack(stereo_window(sample["left"], sample["right"], model_frames))
+            yield pair_id, frames, sample["disparity"], sample["valid"], sample["occluded"]
+
+    return len(pairs), generate()
+
+
+def folder_sample_sets(root, model_frames, kinds=KINDS):
+    """The SampleSets of the flow pair folders (kind "flow") and of the stereo pairs with ground
+    truth (kind "stereo") under `root`, of the `kinds` asked; a kind with nothing under root is
+    left out, and FileNotFoundError names root when nothing is left."""
+    name = os.path.basename(os.path.abspath(root)) if root != SKIMAGE_MOTORCYCLE else "skimage"
+    if root != SKIMAGE_MOTORCYCLE and not os.path.isdir(root):
+        raise FileNotFoundError(f"{root}: not a folder")
+    sets = []
+    if "flow" in kinds and root != SKIMAGE_MOTORCYCLE and pair_folders(root):
+        sets.append(SampleSet("flow", *pair_samples(root, model_frames), name))
+    if "stereo" in kinds and (root == SKIMAGE_MOTORCYCLE or any(p.disparity or p.disparity_noc
+                                                                for _, p in stereo_pairs(root))):
+        sets.append(SampleSet("stereo", *stereo_samples(root, model_frames), name))
+    if not sets:
+        wanted = " or ".join(f"{k} pairs" for k in kinds)
+        raise FileNotFoundError(f"no {wanted} with ground truth under {root!r} (flow: img1 + img2 or frame10 + "
+                                f"frame11 and flow.flo / flow.png / flow10.flo; stereo: im0 + im1 and disp0GT.pfm, "
+                                f"or KITTI image_2/ + image_3/ and disp_occ_0/; docs/evaluation.md)")
+    return sets
+
+
 def dataset_samples(source, split, model_frames, data_dir=None, manual_dir=None):
     """(total or None, generator of samples) of a tfds_builders split (frames float32 in [0, 1]);
-    examples without ground truth are skipped."""
+    examples without ground truth are skipped. The samples of a stereo builder (schema key
+    `stereo`: frames = (left, right), flow = (-d, 0)) are stereo samples: see dataset_sample_set."""
+    return dataset_sample_set(source, split, model_frames, data_dir, manual_dir)[1:3]
+
+
+def dataset_sample_set(source, split, model_frames, data_dir=None, manual_dir=None):
+    """The SampleSet of a tfds_builders split: kind "stereo" for the stereo builders (the
+    disparity is -u of their flow (-d, 0)), else "flow"."""
     from dflow_tf.data import schema
     from dflow_tf.data.pipeline import get_builder, make_dataset
     builder = get_builder(source, data_dir=data_dir, manual_dir=manual_dir)
@@ -51,6 +118,7 @@ def dataset_samples(source, split, model_frames, data_dir=None, manual_dir=None)
               "(first-frame fallback, docs/evaluation.md)", file=sys.stderr)
     ds = make_dataset(builder, split, batch_size=1, num_frames=min(model_frames, stored), augmentation=None,
                       shuffle=False, repeat=False, drop_remainder=False, prepare=False)
+    stereo = schema.STEREO in builder.info.features.keys()
 
     def generate():
         for batch in ds:
@@ -58,18 +126,32 @@ def dataset_samples(source, split, model_frames, data_dir=None, manual_dir=None)
                 continue
             frames = model_window(batch["frames"], model_frames)  # float32 in [0, 1]
             occluded = batch["occlusion"][0, ..., 0].numpy() > 0.5 if bool(batch["has_occlusion"][0]) else None
-            yield (batch["id"][0].numpy().decode(), frames[0].numpy(), batch["flow"][0].numpy(),
+            flow = batch["flow"][0].numpy()
+            yield (batch["id"][0].numpy().decode(), frames[0].numpy(), disparity_from_flow(flow)[0] if stereo else flow,
                    batch["valid"][0, ..., 0].numpy() > 0.5, occluded)
 
-    return total, generate()
+    return SampleSet("stereo" if stereo else "flow", total, generate(), source.replace("/", "_"))
 
 
 def image_metrics(flow, gt, valid, occluded):
     """The per-image values of one image: {"epe_all": ..., "fl_all": ..., "epe_noc": ...}."""
     result = FlowMetrics().update(flow, gt, valid=valid, occluded=occluded).result()
+    return _region_values(result, ("epe", "fl"), REGIONS)
+
+
+def stereo_image_metrics(disparity, gt, valid, occluded, v=None):
+    """The per-image values of one stereo image: {"epe_all", "d1_all", "epe_noc", ..., "v_abs_mean"}."""
+    result = DisparityMetrics().update(disparity, gt, valid=valid, occluded=occluded, v=v).result()
+    out = _region_values(result, ("epe", "d1"), STEREO_REGIONS)
+    if "v_abs_mean/pixel_pooled" in result and not math.isnan(result["v_abs_mean/pixel_pooled"]):
+        out["v_abs_mean"] = result["v_abs_mean/pixel_pooled"]
+    return out
+
+
+def _region_values(result, metrics, regions):
     out = {}
-    for region, _ in REGIONS:
-        for metric in ("epe", "fl"):
+    for region, _ in regions:
+        for metric in metrics:
             key = f"{metric}_{region}/pixel_pooled"
             if key in result and not math.isnan(result[key]):
                 out[f"{metric}_{region}"] = result[key]
@@ -77,16 +159,10 @@ def image_metrics(flow, gt, valid, occluded):
     return out
 
 
-def _safe_id(sample_id):
-    parts = [p for p in sample_id.replace("\\", "/").split("/") if p not in ("", ".", "..")]
-    return os.path.join(*parts) if parts else "pair"
-
-
 def write_error_images(directory, sample_id, flow, gt, valid, max_error=5.0):
     """Writes <id>_error.png (EPE colour map, black = no ground truth), <id>_flow.png and
     <id>_gt.png (flow colours scaled by the largest valid ground-truth speed)."""
-    base = os.path.join(directory, _safe_id(sample_id))
-    os.makedirs(os.path.dirname(base) or ".", exist_ok=True)
+    base = output_base(directory, sample_id)
     speed = np.sqrt(np.sum(gt ** 2, axis=-1))[valid]
     max_flow = float(speed.max()) if speed.size and speed.max() > 0 else None
     flow_io.write_image(base + "_error.png", flow_io.error_map(flow, gt, valid, max_error=max_error))
@@ -94,26 +170,75 @@ def write_error_images(directory, sample_id, flow, gt, valid, max_error=5.0):
     flow_io.write_image(base + "_gt.png", flow_io.flow_to_color(np.where(valid[..., None], gt, np.nan), max_flow))
 
 
-def evaluate_samples(predict, samples, total=None, max_examples=None, error_images=None, progress=True):
-    """Runs `predict` (frames -> flow, see dflow_tf.inference.make_predictor) over samples.
+def write_stereo_error_images(directory, sample_id, disparity, gt, valid, max_error=5.0):
+    """Writes <id>_error.png (|d - d_gt| colour map as for flow, black = no ground truth),
+    <id>_disparity.png and <id>_gt.png (disparity_picture scaled by the largest valid ground truth)."""
+    base = output_base(directory, sample_id)
+    max_disparity = float(gt[valid].max()) if valid.any() and gt[valid].max() > 0 else None
+    zeros = np.zeros_like(disparity)
+    error = flow_io.error_map(np.stack([disparity, zeros], -1), np.stack([gt, zeros], -1), valid, max_error=max_error)
+    flow_io.write_image(base + "_error.png", error)
+    flow_io.write_image(base + "_disparity.png", disparity_picture(disparity, max_disparity=max_disparity))
+    flow_io.write_image(base + "_gt.png", disparity_picture(gt, valid, max_disparity))
 
-    Returns (FlowMetrics().result(), [per-image dict with "id" and image_metrics]); with
-    `error_images` (a folder) also writes write_error_images for every sample.
+
+def group_of(sample_id, name):
+    """The group of a sample id: its first folder (`sintel` of `sintel/alley_1-clean_0002`), or
+    `name` (the root's) for an id without a folder part."""
+    parts = sample_id.replace("\\", "/").split("/")
+    return parts[0] if len(parts) > 1 else name
+
+
+def evaluate_samples(predict, samples, total=None, max_examples=None, error_images=None, progress=True,
+                     kind="flow"):
+    """Runs `predict` (frames -> flow, see dflow_tf.inference.make_predictor) over samples
+    (kind "flow") or stereo samples (kind "stereo": the disparity is -u of the predicted flow).
+
+    Returns (FlowMetrics().result() or DisparityMetrics().result() with v, [per-image dict with
+    "id" and image_metrics / stereo_image_metrics]); with `error_images` (a folder) also writes
+    write_error_images / write_stereo_error_images for every sample.
     """
+    results, _, per_image = evaluate_groups(predict, SampleSet(kind, total, samples, ""), max_examples,
+                                            error_images, progress, grouped=False)
+    return results, per_image
+
+
+def evaluate_groups(predict, sample_set, max_examples=None, error_images=None, progress=True, grouped=True):
+    """evaluate_samples over a SampleSet, also per group (group_of the ids).
+
+    Returns (results over all samples, {group: results} (empty unless `grouped`), per-image list).
+    ValueError when no sample had ground truth.
+    """
+    kind, total, samples, name = sample_set
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+    metrics_class = DisparityMetrics if kind == "stereo" else FlowMetrics
     if max_examples is not None:
         total = max_examples if total is None else min(total, max_examples)
     bar = CountProgress("evaluate", total, quiet=not progress)
-    metrics, per_image = FlowMetrics(), []
+    metrics, groups, per_image = metrics_class(), {}, []
     for n, (sample_id, frames, gt, valid, occluded) in enumerate(samples):
         if max_examples is not None and n >= max_examples:
             break
         flow = predict(frames)
-        metrics.update(flow, gt, valid=valid, occluded=occluded)
-        per_image.append({"id": sample_id, **image_metrics(flow, gt, valid, occluded)})
-        if error_images:
-            write_error_images(error_images, sample_id, flow, gt, valid)
+        accumulators = [metrics]
+        if grouped:
+            accumulators.append(groups.setdefault(group_of(sample_id, name), metrics_class()))
+        if kind == "stereo":
+            disparity, v = disparity_from_flow(flow)
+            for acc in accumulators:
+                acc.update(disparity, gt, valid=valid, occluded=occluded, v=v)
+            per_image.append({"id": sample_id, **stereo_image_metrics(disparity, gt, valid, occluded, v)})
+            if error_images:
+                write_stereo_error_images(error_images, sample_id, disparity, gt, valid)
+        else:
+            for acc in accumulators:
+                acc.update(flow, gt, valid=valid, occluded=occluded)
+            per_image.append({"id": sample_id, **image_metrics(flow, gt, valid, occluded)})
+            if error_images:
+                write_error_images(error_images, sample_id, flow, gt, valid)
         bar.update(n + 1)
     bar.close()
     if not per_image:
         raise ValueError("no example with ground truth was evaluated (a test split has none)")
-    return metrics.result(), per_image
+    return metrics.result(), {g: m.result() for g, m in sorted(groups.items())}, per_image

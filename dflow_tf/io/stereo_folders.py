@@ -119,9 +119,7 @@ def read_stereo_pair(pair):
     file whose size differs from the left frame's.
     """
     left, right = read_image(pair.left), read_image(pair.right)
-    if right.shape != left.shape:
-        raise FlowFileError(f"{pair.right}: right frame size {right.shape[:2]} differs from the left "
-                            f"frame's {left.shape[:2]} ({pair.left})")
+    _check_pair(pair.left, left, pair.right, right)
     disparity = valid = occluded = None
     if pair.disparity or pair.disparity_noc:
         path = pair.disparity or pair.disparity_noc
@@ -169,3 +167,39 @@ def _check_size(path, array, left):
     if array.shape[:2] != left.shape[:2]:
         raise FlowFileError(f"{path}: size {array.shape[:2]} differs from the left frame's {left.shape[:2]}")
 
+
+
+def open_stereo_pairs(inputs):
+    """(pair count, generator of (name, left uint8 [H, W, 3], right)) of the stereo input of
+    `python -m dflow_tf.predict --stereo`: two image files (left, right; named after the left
+    file's stem), one folder (every pair of stereo_pairs, ground truth or not, named by its id),
+    or SKIMAGE_MOTORCYCLE ("motorcycle"). FlowFileError / FileNotFoundError / ValueError name
+    the input that does not fit."""
+    if len(inputs) == 1 and inputs[0] == SKIMAGE_MOTORCYCLE:
+        sample = skimage_motorcycle()
+        return 1, iter([("motorcycle", sample["left"], sample["right"])])
+    if len(inputs) == 1 and os.path.isdir(inputs[0]):
+        pairs = stereo_pairs(inputs[0])
+        if not pairs:
+            raise FileNotFoundError(f"{inputs[0]}: no stereo pairs (Middlebury im0 + im1, or KITTI image_2/ + "
+                                    f"image_3/; docs/evaluation.md)")
+
+        def generate():
+            for pair_id, pair in pairs:
+                left, right = read_image(pair.left), read_image(pair.right)
+                _check_pair(pair.left, left, pair.right, right)
+                yield pair_id, left, right
+
+        return len(pairs), generate()
+    if len(inputs) == 2 and not any(os.path.isdir(i) for i in inputs):
+        left, right = read_image(inputs[0]), read_image(inputs[1])
+        _check_pair(inputs[0], left, inputs[1], right)
+        return 1, iter([(os.path.splitext(os.path.basename(inputs[0]))[0], left, right)])
+    raise ValueError(f"--stereo takes two images (left, right), one folder of stereo folders, or "
+                     f"{SKIMAGE_MOTORCYCLE}; got {inputs}")
+
+
+def _check_pair(left_path, left, right_path, right):
+    if right.shape != left.shape:
+        raise FlowFileError(f"{right_path}: right frame size {right.shape[:2]} differs from the left "
+                            f"frame's {left.shape[:2]} ({left_path})")
