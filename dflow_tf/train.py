@@ -2,6 +2,7 @@
 results table out.
 
     python -m dflow_tf.train --gin_file=gin/teacher.gin [--gin_param='train_stage.num_steps=50']
+    python -m dflow_tf.train --gin_file=gin/distill.gin --dry_run    # every stage 2 steps, 1 batch
 
 Every stage is a gin scope: bindings under "<stage>/..." apply to that stage only. Stages run in
 order, each into <output_dir>/<stage>/; a finished stage is skipped when the command is run again,
@@ -9,10 +10,13 @@ and a killed one resumes from its newest readable checkpoint. The final gin conf
 <output_dir>/config.gin and the validation metrics to <output_dir>/results.json. A distillation
 stage whose teachers were not trained in this experiment (checkpoints from elsewhere) also
 evaluates them, so the table compares the student with every teacher. Bad input (gin, files,
-unreadable checkpoints, an unwritable --output_dir) ends with one `error:` line.
+unreadable checkpoints, an unwritable --output_dir) ends with one `error:` line. `--dry_run`
+checks a configuration in a minute: every stage trains two steps and evaluates one batch, into a
+new temporary folder unless --output_dir is given.
 """
 import os
 import sys
+import tempfile
 
 from dflow_tf.native_logs import hide_native_logs
 
@@ -25,6 +29,8 @@ FLAGS = flags.FLAGS
 flags.DEFINE_multi_string("gin_file", [], "gin config files, applied in order")
 flags.DEFINE_multi_string("gin_param", [], "extra gin bindings, e.g. 'train_stage.num_steps=100'")
 flags.DEFINE_string("output_dir", None, "overrides run_experiment.output_dir")
+flags.DEFINE_boolean("dry_run", False, "every stage 2 steps and one evaluation batch, into a temporary "
+                     "folder unless --output_dir is given")
 flags.DEFINE_boolean("verbose", False, "keep TensorFlow's own log lines on the console")
 
 
@@ -37,7 +43,7 @@ def main(argv):
     from dflow_tf.checkpoints import CorruptCheckpointError
     from dflow_tf.console import check_output_path
     from dflow_tf.training.experiment import run_experiment
-    from dflow_tf.training.trainer import TrainingDiverged
+    from dflow_tf.training.trainer import DRY_RUN_STEPS, TrainingDiverged
     missing = [path for path in FLAGS.gin_file if not os.path.isfile(path)]
     if missing:
         sys.exit(f"error: gin file not found: {', '.join(missing)} (working directory {os.getcwd()})")
@@ -47,12 +53,16 @@ def main(argv):
         gin.parse_config_files_and_bindings(FLAGS.gin_file, FLAGS.gin_param)
     except (ValueError, KeyError, SyntaxError) as error:
         sys.exit(f"error in the gin configuration: {error}")
+    output_dir = FLAGS.output_dir
+    if FLAGS.dry_run and not output_dir:
+        output_dir = tempfile.mkdtemp(prefix="dflow_dry_run_")
+        print(f"dry run: every stage {DRY_RUN_STEPS} steps and one evaluation batch, into {output_dir}")
     try:
-        if FLAGS.output_dir:
-            check_output_path(FLAGS.output_dir, "--output_dir")
-            run_experiment(output_dir=FLAGS.output_dir)
+        if output_dir:
+            check_output_path(output_dir, "--output_dir")
+            run_experiment(output_dir=output_dir, dry_run=FLAGS.dry_run)
         else:
-            run_experiment()
+            run_experiment(dry_run=FLAGS.dry_run)
     except (TrainingDiverged, OSError, CorruptCheckpointError) as error:  # each names its file or step
         sys.exit(f"error: {error}")
     except AssertionError as error:  # tfds' way of saying that the manual download is missing

@@ -6,44 +6,76 @@ import numpy as np
 import tensorflow as tf
 
 from dflow_tf.data.frame_windows import model_window
+from dflow_tf.data.schema import STEREO
 from dflow_tf.inference import predict_tensor
-from dflow_tf.metrics import FlowMetrics
+from dflow_tf.metrics import DisparityMetrics, FlowMetrics
+from dflow_tf.models.stereo import disparity_from_flow
 
 #: The metrics of the training logs and the experiments' results table.
 SUMMARY_KEYS = ("epe_all/pixel_pooled", "epe_noc/pixel_pooled", "epe_occ/pixel_pooled", "fl_all/pixel_pooled")
+#: The metrics of the real-pair groups (mean over the pairs of a group, as benchmarks report).
+PAIR_KEYS = ("epe_all/per_image_mean", "epe_occ/per_image_mean")
 
 
-def summary_line(metrics):
-    """'epe_all/pixel_pooled=1.234, ...' for the SUMMARY_KEYS present in `metrics`."""
-    return ", ".join(f"{k}={metrics[k]:.3f}" for k in SUMMARY_KEYS if k in metrics)
+def summary_line(metrics, keys=SUMMARY_KEYS):
+    """'epe_all/pixel_pooled=1.234, ...' for the `keys` present in `metrics`."""
+    return ", ".join(f"{k}={metrics[k]:.3f}" for k in keys if k in metrics)
 
 
 def evaluate_model(model, dataset, max_batches=None, progress=None):
-    """Runs `model` over `dataset` and returns FlowMetrics().result() (per-image and pooled keys).
+    """Runs `model` over `dataset` and returns its metrics (per-image and pooled keys).
+
+    Flow examples are scored with FlowMetrics. Rectified stereo pairs (a true `stereo` key, the
+    stereo builders) are scored with DisparityMetrics on the predicted disparity d = -u of the
+    left -> right flow against the ground truth's -u (EPE and D1 over all / noc / occ, and the
+    mean |v|, the rectification check). The result is FlowMetrics().result() when the dataset
+    held flow examples only, DisparityMetrics().result() when stereo pairs only, and with both the
+    flow result plus the disparity result under "stereo/<key>".
 
     Args:
       model: TwoFramePWC / ThreeFramePWC (any object with `num_frames` and the model call).
       dataset: batches with frames [B, N, H, W, 3] (uint8 or float in [0, 1]), flow, valid,
-        occlusion, has_flow, has_occlusion, as `dflow_tf.data.make_dataset` yields them.
+        occlusion, has_flow, has_occlusion and optionally stereo [B], as
+        `dflow_tf.data.make_dataset` yields them.
       max_batches: stop after this many batches (None = all).
       progress: optional callable(done_batches, seconds_elapsed) called after every batch.
     """
     # One graph per frame size: predict_tensor needs static sizes (KITTI has several).
     predict = tf.function(lambda frames: predict_tensor(model, frames))
-    metrics = FlowMetrics()
+    flow_metrics, disparity_metrics = FlowMetrics(), DisparityMetrics()
+    seen = {"flow": False, "stereo": False}
     start = time.perf_counter()
     for n, batch in enumerate(dataset):
         if max_batches is not None and n >= max_batches:
             break
         flow = predict(model_window(batch["frames"], model.num_frames)).numpy()
         has_flow = np.asarray(batch["has_flow"]).astype(bool)
-        if not has_flow.any():
-            continue
-        valid = np.asarray(batch["valid"]).astype(bool)[has_flow]
-        occluded = None
-        if np.asarray(batch["has_occlusion"]).astype(bool)[has_flow].all():
-            occluded = np.asarray(batch["occlusion"]).astype(bool)[has_flow]
-        metrics.update(flow[has_flow], np.asarray(batch["flow"])[has_flow], valid=valid, occluded=occluded)
+        stereo = np.asarray(batch[STEREO]).astype(bool) if STEREO in batch else np.zeros_like(has_flow)
+        for kind, selected in (("flow", has_flow & ~stereo), ("stereo", has_flow & stereo)):
+            if selected.any():
+                _update(flow_metrics if kind == "flow" else disparity_metrics, kind, flow[selected],
+                        {key: np.asarray(batch[key])[selected] for key in ("flow", "valid", "occlusion",
+                                                                          "has_occlusion")})
+                seen[kind] = True
         if progress is not None:
             progress(n + 1, time.perf_counter() - start)
-    return metrics.result()
+    if seen["stereo"] and not seen["flow"]:
+        return disparity_metrics.result()
+    result = flow_metrics.result()
+    if seen["stereo"]:
+        result.update({f"stereo/{key}": value for key, value in disparity_metrics.result().items()})
+    return result
+
+
+def _update(metrics, kind, flow, truth):
+    """Adds predictions flow [b, H, W, 2] and their ground truth (flow, valid, occlusion,
+    has_occlusion of the same b examples) to FlowMetrics (kind "flow") or DisparityMetrics
+    ("stereo": d = -u)."""
+    valid = truth["valid"].astype(bool)
+    occluded = truth["occlusion"].astype(bool) if truth["has_occlusion"].astype(bool).all() else None
+    if kind == "flow":
+        metrics.update(flow, truth["flow"], valid=valid, occluded=occluded)
+    else:
+        disparity, v = disparity_from_flow(flow)
+        gt, _ = disparity_from_flow(truth["flow"])
+        metrics.update(disparity, gt, valid=valid, occluded=occluded, v=v)

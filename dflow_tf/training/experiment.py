@@ -7,23 +7,30 @@ only. Stages run in order, each into <output_dir>/<stage>/; a finished stage is 
 recorded result is used), a killed one resumes from its newest readable checkpoint. The gin
 config is written to <output_dir>/config.gin, the validation metrics of every stage (and the
 extra evaluations of its task, e.g. teachers given from outside the experiment) to
-<output_dir>/results.json, and the table to stdout. The command line is dflow_tf.train.
+<output_dir>/results.json, and the table to stdout (with a second table of the real-pair groups
+when stages evaluate `train_stage.eval_pairs`). A dry run (`dry_run=True`) runs every stage for
+two steps and evaluates one batch, to check a configuration before a long run. The command line
+is dflow_tf.train.
 """
 import json
 import os
 
 import gin
 
-from dflow_tf.evaluation import SUMMARY_KEYS
+from dflow_tf.evaluation import PAIR_KEYS, SUMMARY_KEYS
 from dflow_tf.training.trainer import train_stage
 
 RESULTS_FILE = "results.json"
 CONFIG_FILE = "config.gin"
 
 
-@gin.configurable
-def run_experiment(output_dir=gin.REQUIRED, stages=gin.REQUIRED):
-    """Trains `stages` (gin scope names) in order under `output_dir`.
+#: Columns of the results table shown when some stage reports them (disparity D1 of stereo stages).
+OPTIONAL_KEYS = ("d1_all/pixel_pooled", "d1_noc/pixel_pooled", "d1_occ/pixel_pooled")
+
+
+@gin.configurable(denylist=["dry_run"])
+def run_experiment(output_dir=gin.REQUIRED, stages=gin.REQUIRED, dry_run=False):
+    """Trains `stages` (gin scope names) in order under `output_dir` (`dry_run`: see train_stage).
 
     Returns:
       {label: metrics}: per stage its validation metrics (None without evaluation), preceded by
@@ -35,7 +42,7 @@ def run_experiment(output_dir=gin.REQUIRED, stages=gin.REQUIRED):
     results = {}
     for stage in stages:
         with gin.config_scope(stage):
-            result = train_stage(os.path.join(output_dir, stage), experiment_dir=output_dir)
+            result = train_stage(os.path.join(output_dir, stage), experiment_dir=output_dir, dry_run=dry_run)
         results.update(result.extra_evaluations)
         results[stage] = result.evaluation
     with open(os.path.join(output_dir, RESULTS_FILE), "w") as f:
@@ -45,10 +52,27 @@ def run_experiment(output_dir=gin.REQUIRED, stages=gin.REQUIRED):
 
 
 def results_table(results):
-    """{label: metrics or None} -> a text table of the SUMMARY_KEYS, one row per label."""
-    header = ["stage"] + [k.split("/")[0].replace("_", " ") for k in SUMMARY_KEYS]
-    rows = [[stage] + [f"{r[k]:.3f}" if r and k in r else "-" for k in SUMMARY_KEYS] for stage, r in results.items()]
+    """{label: metrics or None} -> the text table of the SUMMARY_KEYS (and OPTIONAL_KEYS present),
+    one row per label, followed by the table of the real-pair groups when there are any."""
+    keys = list(SUMMARY_KEYS) + [k for k in OPTIONAL_KEYS if any(r and k in r for r in results.values())]
+    header = ["stage"] + [k.split("/")[0].replace("_", " ") for k in keys]
+    rows = [[stage] + [_cell(r, k) for k in keys] for stage, r in results.items()]
+    text = _format(header, rows) + "\n(EPE in px, Fl and D1 in %; pixel-pooled over the validation split)"
+    groups = sorted({g for r in results.values() if r for g in r.get("pairs", {})})
+    if groups:
+        columns = [(g, k) for g in groups for k in PAIR_KEYS
+                   if any(r and k in r.get("pairs", {}).get(g, {}) for r in results.values())]
+        header = ["stage"] + [f"{g} {k.split('/')[0].replace('_', ' ')}" for g, k in columns]
+        rows = [[stage] + [_cell(r.get("pairs", {}).get(g), k) for g, k in columns]
+                for stage, r in results.items() if r and "pairs" in r]
+        text += "\n\nreal pairs\n" + _format(header, rows) + "\n(EPE in px, mean over the pairs of each group)"
+    return text
+
+
+def _cell(metrics, key):
+    return f"{metrics[key]:.3f}" if metrics and key in metrics else "-"
+
+
+def _format(header, rows):
     widths = [max(len(str(row[i])) for row in [header] + rows) for i in range(len(header))]
-    lines = ["  ".join(str(c).ljust(w) for c, w in zip(header, widths))]
-    lines += ["  ".join(str(c).ljust(w) for c, w in zip(row, widths)) for row in rows]
-    return "\n".join(lines) + "\n(EPE in px, Fl in %; pixel-pooled over the validation split)"
+    return "\n".join("  ".join(str(c).ljust(w) for c, w in zip(row, widths)) for row in [header] + rows)

@@ -25,13 +25,15 @@ from tensorflow.python.trackable.base import Trackable
 from dflow_tf.checkpoints import restore_weights, resume_checkpoint, save_model_description
 from dflow_tf.data.augment import Augmentation
 from dflow_tf.data.pipeline import make_dataset
-from dflow_tf.evaluation import evaluate_model, summary_line
+from dflow_tf.evaluation import PAIR_KEYS, evaluate_model, summary_line
+from dflow_tf.evaluation.pair_groups import evaluate_pair_groups
 from dflow_tf.training.optimizer import current_learning_rate, make_optimizer
 from dflow_tf.training.progress import Progress
 from dflow_tf.training.strategy import is_chief, make_strategy
 from dflow_tf.training.task import optional_hook
 
 DONE_FILE = "done.json"
+DRY_RUN_STEPS = 2
 
 
 class TrainingDiverged(RuntimeError):
@@ -58,19 +60,21 @@ def _all_finite(loss, grads):
     return tf.reduce_all(tf.stack(checks))
 
 
-@gin.configurable(denylist=["stage_dir", "experiment_dir"])
-def train_stage(stage_dir, experiment_dir=None, *, model_fn=gin.REQUIRED, task=gin.REQUIRED,
+@gin.configurable(denylist=["stage_dir", "experiment_dir", "dry_run"])
+def train_stage(stage_dir, experiment_dir=None, *, dry_run=False, model_fn=gin.REQUIRED, task=gin.REQUIRED,
                 num_steps=gin.REQUIRED, batch_size=4, crop_size=None, dataset="synthetic_flow",
                 split="train", augmentation=Augmentation(), seed=0, init_from=None,
                 checkpoint_every=200, log_every=10, image_every=200, max_nonfinite=10,
                 jit_compile=False, mixed_precision=False, deterministic=False, data_dir=None,
                 manual_dir=None, strategy=None, eval_split="validation", eval_every=0,
-                eval_batches=None, eval_batch_size=4):
+                eval_batches=None, eval_batch_size=4, eval_pairs=None):
     """Trains one stage and returns its StageResult (final checkpoint, evaluations).
 
     Args:
       stage_dir: output folder of the stage (checkpoints/, tensorboard/, model.json, done.json).
       experiment_dir: folder that relative `init_from` names are resolved against.
+      dry_run: check the configuration: at most DRY_RUN_STEPS steps, and every evaluation on
+        one batch (one pair per group of `eval_pairs`).
       model_fn: callable returning a new (unbuilt) flow model, e.g. @TwoFramePWC.
       task: the objective, a dflow_tf.training.task.Task, e.g. @UnsupervisedTask().
       num_steps: total training steps of the stage (a resumed stage runs the remainder).
@@ -89,11 +93,16 @@ def train_stage(stage_dir, experiment_dir=None, *, model_fn=gin.REQUIRED, task=g
       strategy: a tf.distribute strategy; None = make_strategy() (gin-configurable).
       eval_split: split of `dataset` evaluated at the end (and every `eval_every` steps, on
         `eval_batches` batches of `eval_batch_size`); None = no evaluation.
+      eval_pairs: a folder of real pairs with ground truth in the `--pairs` layout, grouped by
+        its first folder level (dflow_tf.evaluation.pair_groups), evaluated at the end; the
+        per-group metrics go to the evaluation under "pairs". None = none.
 
     Returns:
       StageResult(final checkpoint path, final evaluation metrics or None, the task's extra
       evaluations).
     """
+    if dry_run:
+        num_steps, eval_every = min(num_steps, DRY_RUN_STEPS), 0
     finished = finished_stage(stage_dir)
     if finished is not None:
         print(f"[{os.path.basename(stage_dir)}] already finished: {finished.checkpoint}")
@@ -116,7 +125,9 @@ def train_stage(stage_dir, experiment_dir=None, *, model_fn=gin.REQUIRED, task=g
     periodic = (lambda: evaluate(eval_batches)) if evaluate and eval_every else None
     skipped = _run_steps(stage, state, train_step, iterator, progress, num_steps, checkpoint_every,
                          image_every, max_nonfinite, periodic, eval_every)
-    return _finish(stage, state, task, progress, evaluate, skipped)
+    final_batches = 1 if dry_run else None
+    pairs = (lambda: evaluate_pair_groups(state.model, eval_pairs, final_batches)) if eval_pairs else None
+    return _finish(stage, state, task, progress, evaluate, pairs, final_batches, skipped)
 
 
 def finished_stage(stage_dir):
@@ -270,19 +281,26 @@ def _run_steps(stage, state, train_step, iterator, progress, num_steps, checkpoi
     return skipped_total
 
 
-def _finish(stage, state, task, progress, evaluate, skipped_total):
-    """Step 4: the final evaluation and the task's extra evaluations, the final checkpoint,
-    done.json and the stage's config.gin. Returns the StageResult."""
+def _finish(stage, state, task, progress, evaluate, evaluate_pairs, max_batches, skipped_total):
+    """Step 4: the final evaluation (validation split on `max_batches` batches, None = all; real
+    pairs) and the task's extra evaluations, the final checkpoint, done.json and the stage's
+    config.gin. Returns the StageResult."""
     results, extra = None, {}
     if evaluate:
-        results = evaluate(None)
+        results = evaluate(max_batches)
         _record_evaluation(stage.chief, progress, os.path.join(stage.stage_dir, "eval_curve.jsonl"),
                            int(state.step.numpy()), results)
-        extra = optional_hook(task, "extra_evaluations")(lambda model: evaluate(None, model),
+        extra = optional_hook(task, "extra_evaluations")(lambda model: evaluate(max_batches, model),
                                                          experiment_dir=stage.experiment_dir)
         if stage.chief:
             for label, metrics in [*extra.items(), (stage.name, results)]:
                 print(f"[{label}] validation: {summary_line(metrics)}")
+    if evaluate_pairs:
+        groups = evaluate_pairs()
+        results = {**(results or {}), "pairs": groups}
+        if stage.chief:
+            for group, metrics in groups.items():
+                print(f"[{stage.name}] real pairs {group}: {summary_line(metrics, PAIR_KEYS)}")
     progress.close()
     manager = state.manager
     final = manager.latest_checkpoint or manager.save(checkpoint_number=int(state.step.numpy()))

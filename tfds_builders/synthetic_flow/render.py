@@ -11,8 +11,16 @@ contains A_l(t)^-1 p, and the colour is its texture sampled bilinearly there. He
     p + flow in frame s (evaluated analytically at that sub-pixel point) is not l.
 
 Shapes have hard edges, so a frame pixel shows one layer only and the ground truth holds at every
-pixel; the only departures from brightness constancy are the uint8 quantisation of the frames and
-bilinear resampling of the texture when a frame is warped (textures are smoothed slightly).
+pixel. Departures from brightness constancy: the uint8 quantisation of the frames and bilinear
+resampling of the texture when a frame is warped (textures are smoothed slightly), and, where the
+spec asks for them, illumination change (a per-layer, per-frame colour gain and offset) and motion
+blur (the frame is the mean of renders over an exposure interval around its time; the ground truth
+is the flow of the exposure centre).
+
+Motion statistics: `translation_distribution="uniform"` draws each velocity component from
+U(-max, max); "log_uniform" draws the speed log-uniformly in [min_translation, max_translation]
+with a uniform direction, a heavy tail like the benchmarks' (most pixels move a few pixels, some
+tens to a hundred).
 
 Textures mix photographs shipped inside scikit-image (`skimage.data`, loaded from the installed
 wheel, no download) with procedural patterns (checkerboards, gratings, smooth colour noise).
@@ -45,6 +53,20 @@ class SceneSpec:
     max_shear: float = 0.02        # shear change / frame
     background_motion: float = 0.5
     texture_blur: float = 0.8      # Gaussian sigma (texture pixels) against aliasing
+    translation_distribution: str = "uniform"  # "uniform" (per axis) | "log_uniform" (speed)
+    min_translation: float = 0.5   # px / frame, lower end of the log-uniform speed
+    max_illumination: float = 0.0  # per frame: log-gain change and offset change, each U(-x, x)
+    motion_blur: float = 0.0       # exposure as a fraction of the frame interval (0: none)
+    motion_blur_samples: int = 5   # renders averaged over the exposure
+
+    def __post_init__(self):
+        if self.translation_distribution not in ("uniform", "log_uniform"):
+            raise ValueError(f"SceneSpec.translation_distribution={self.translation_distribution!r}: "
+                             "use 'uniform' or 'log_uniform'")
+        if not 0.0 < self.min_translation <= max(self.max_translation, self.min_translation):
+            raise ValueError(f"SceneSpec.min_translation={self.min_translation} must be > 0")
+        if not 0.0 <= self.motion_blur <= 1.0:
+            raise ValueError(f"SceneSpec.motion_blur={self.motion_blur} must be in [0, 1]")
 
 
 @dataclasses.dataclass
@@ -52,6 +74,7 @@ class Layer:
     texture: np.ndarray      # float32 [th, tw, 3] in [0, 1]; local (0, 0) is its centre
     shape: tuple             # ("all",) | ("superellipse", a, b, p) | ("blob", r0, amps, phases)
     transforms: np.ndarray   # float64 [N, 3, 3], local plane -> image, one per frame
+    illumination: np.ndarray = None  # float32 [N, 2, 3]: per frame colour gain and offset (None: 1, 0)
 
 
 @dataclasses.dataclass
@@ -137,10 +160,32 @@ def _affine(tx, ty, angle, zoom_x, zoom_y, shear):
     return translation @ rotation @ shearing @ scaling
 
 
+def _velocity(rng, spec, motion):
+    """[2] px / frame of a layer whose motion ranges are scaled by `motion` (see SceneSpec)."""
+    if spec.translation_distribution == "uniform":
+        return rng.uniform(-spec.max_translation, spec.max_translation, 2) * motion
+    low, high = np.log(spec.min_translation), np.log(max(spec.max_translation, spec.min_translation))
+    speed = np.exp(rng.uniform(low, high)) * motion
+    angle = rng.uniform(-np.pi, np.pi)
+    return speed * np.array([np.cos(angle), np.sin(angle)])
+
+
+def _illumination(rng, spec):
+    """[N, 2, 3] colour gain and offset per frame, identity in the middle frame (None when off)."""
+    if spec.max_illumination <= 0:
+        return None
+    tau = np.arange(spec.num_frames) - (spec.num_frames - 1) / 2.0
+    log_gain = rng.uniform(-spec.max_illumination, spec.max_illumination, 3) + \
+        rng.uniform(-0.2, 0.2, 3) * spec.max_illumination  # a colour tint on top of the brightness
+    offset = rng.uniform(-spec.max_illumination, spec.max_illumination) * 0.5
+    gain = np.exp(tau[:, None] * log_gain[None, :])
+    return np.stack([gain, np.repeat(tau[:, None] * offset, 3, axis=1)], axis=1).astype(np.float32)
+
+
 def _trajectory(rng, spec, centre, motion):
     """[N, 3, 3] maps with the layer centred at `centre` in the middle frame."""
     u = lambda limit: rng.uniform(-limit, limit) * motion  # noqa: E731
-    velocity = np.array([u(spec.max_translation), u(spec.max_translation)])
+    velocity = _velocity(rng, spec, motion)
     accel = np.array([u(spec.max_acceleration), u(spec.max_acceleration)])
     angle0, omega = rng.uniform(-np.pi, np.pi), u(spec.max_rotation)
     zoom_rate = np.array([u(spec.max_zoom), u(spec.max_zoom)])
@@ -172,14 +217,14 @@ def sample_scene(spec, rng):
     side = int(1.3 * np.hypot(h, w)) + 32
     centre = np.array([(w - 1) / 2.0, (h - 1) / 2.0])
     layers.append(Layer(_texture(rng, side, side, spec.texture_blur), ("all",),
-                        _trajectory(rng, spec, centre, spec.background_motion)))
+                        _trajectory(rng, spec, centre, spec.background_motion), _illumination(rng, spec)))
     for _ in range(rng.integers(spec.min_layers, spec.max_layers + 1)):
         radius = rng.uniform(0.1, 0.3) * min(h, w)
         shape = _foreground_shape(rng, radius)
         size = int(2 * 1.5 * radius) + 8
         centre = np.array([rng.uniform(0, w - 1), rng.uniform(0, h - 1)])
         layers.append(Layer(_texture(rng, size, size, spec.texture_blur), shape,
-                            _trajectory(rng, spec, centre, 1.0)))
+                            _trajectory(rng, spec, centre, 1.0), _illumination(rng, spec)))
     return Scene(spec, layers)
 
 
@@ -217,9 +262,14 @@ def _contains(shape, qx, qy):
 
 def visible_layer(scene, t, x, y):
     """int32 index of the layer visible at the (sub-pixel) image points (x, y) of frame t."""
+    return _visible(scene.layers, [layer.transforms[t] for layer in scene.layers], x, y)
+
+
+def _visible(layers, transforms, x, y):
+    """int32 index of the layer visible at (x, y) with the layers at `transforms` ([L] maps)."""
     label = np.zeros(np.shape(x), np.int32)
-    for index, layer in enumerate(scene.layers[1:], start=1):
-        qx, qy = _to_local(layer.transforms[t], x, y)
+    for index, (layer, transform) in enumerate(zip(layers[1:], transforms[1:]), start=1):
+        qx, qy = _to_local(transform, x, y)
         label[_contains(layer.shape, qx, qy)] = index
     return label
 
@@ -246,17 +296,46 @@ def _grid(spec):
     return xs, ys
 
 
-def render_frame(scene, t, label=None):
-    """uint8 [H, W, 3] frame t (pass `label` = visible_layer on the pixel grid to reuse it)."""
+def _shade(scene, t, transforms, label):
+    """float64 [H, W, 3] colours of frame t with the layers at `transforms` ([L] maps) and the
+    visible-layer map `label` ([H, W] int)."""
     xs, ys = _grid(scene.spec)
+    image = np.zeros(xs.shape + (3,), np.float64)
+    for index, (layer, transform) in enumerate(zip(scene.layers, transforms)):
+        where = label == index
+        qx, qy = _to_local(transform, xs[where], ys[where])
+        th, tw = layer.texture.shape[:2]
+        colour = _bilinear(layer.texture, qx + (tw - 1) / 2.0, qy + (th - 1) / 2.0)
+        if layer.illumination is not None:
+            colour = colour * layer.illumination[t, 0] + layer.illumination[t, 1]
+        image[where] = colour
+    return image
+
+
+def _exposure_transforms(scene, t, offset):
+    """The layers' maps at time t + offset (|offset| <= 1/2), linearly interpolated towards the
+    neighbouring frame (an approximation used only for motion blur)."""
+    last = len(scene.layers[0].transforms) - 1
+    neighbour = min(t + 1, last) if offset >= 0 else max(t - 1, 0)
+    w = abs(offset)
+    return [(1 - w) * layer.transforms[t] + w * layer.transforms[neighbour] for layer in scene.layers]
+
+
+def render_frame(scene, t, label=None):
+    """uint8 [H, W, 3] frame t (pass `label` = visible_layer on the pixel grid to reuse it; it is
+    used for the exposure centre, the sub-frame renders of motion blur find their own)."""
+    spec = scene.spec
+    xs, ys = _grid(spec)
     if label is None:
         label = visible_layer(scene, t, xs, ys)
-    image = np.zeros(xs.shape + (3,), np.float64)
-    for index, layer in enumerate(scene.layers):
-        where = label == index
-        qx, qy = _to_local(layer.transforms[t], xs[where], ys[where])
-        th, tw = layer.texture.shape[:2]
-        image[where] = _bilinear(layer.texture, qx + (tw - 1) / 2.0, qy + (th - 1) / 2.0)
+    if spec.motion_blur <= 0 or spec.motion_blur_samples <= 1:
+        image = _shade(scene, t, [layer.transforms[t] for layer in scene.layers], label)
+    else:
+        image = np.zeros(xs.shape + (3,), np.float64)
+        for offset in np.linspace(-0.5, 0.5, spec.motion_blur_samples) * spec.motion_blur:
+            transforms = _exposure_transforms(scene, t, offset)
+            image += _shade(scene, t, transforms, _visible(scene.layers, transforms, xs, ys))
+        image /= spec.motion_blur_samples
     return np.round(np.clip(image, 0.0, 1.0) * 255.0).astype(np.uint8)
 
 

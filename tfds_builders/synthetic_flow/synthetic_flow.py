@@ -27,11 +27,20 @@ class SyntheticFlowConfig(tfds.core.BuilderConfig):
     min_layers: int = 2
     max_layers: int = 4
     max_translation: float = 6.0
+    max_acceleration: float = 1.0
+    translation_distribution: str = "uniform"
+    min_translation: float = 0.5
+    max_illumination: float = 0.0
+    motion_blur: float = 0.0
+    sequence_ground_truth: bool = True  # store flow_fw / flow_bw / occlusion_* of every pair
 
     def scene_spec(self):
         return render.SceneSpec(height=self.height, width=self.width, num_frames=self.num_frames,
                                 min_layers=self.min_layers, max_layers=self.max_layers,
-                                max_translation=self.max_translation)
+                                max_translation=self.max_translation, max_acceleration=self.max_acceleration,
+                                translation_distribution=self.translation_distribution,
+                                min_translation=self.min_translation, max_illumination=self.max_illumination,
+                                motion_blur=self.motion_blur)
 
 
 class SyntheticFlow(tfds.core.GeneratorBasedBuilder):
@@ -45,6 +54,13 @@ class SyntheticFlow(tfds.core.GeneratorBasedBuilder):
         SyntheticFlowConfig(name="large", height=256, width=384, train_size=2000,
                             validation_size=200, max_translation=9.0,
                             description="256x384, 2000 train / 200 validation (about 17 GB)"),
+        SyntheticFlowConfig(name="large_motion", height=384, width=512, num_frames=3, train_size=1000,
+                            validation_size=40, min_layers=4, max_layers=8, max_translation=100.0,
+                            max_acceleration=3.0, translation_distribution="log_uniform",
+                            min_translation=0.5, max_illumination=0.06, sequence_ground_truth=False,
+                            description="384x512, 3 frames, benchmark-like motion: speeds log-uniform in "
+                            "0.5-100 px (background half that), 4-8 moving layers, illumination change; "
+                            "1000 train / 40 validation, reference-pair ground truth only"),
         SyntheticFlowConfig(name="tiny", height=32, width=48, train_size=4, validation_size=2,
                             max_translation=2.0, min_layers=1, max_layers=2,
                             description="32x48, 4 train / 2 validation, for tests"),
@@ -55,8 +71,8 @@ class SyntheticFlow(tfds.core.GeneratorBasedBuilder):
         c = self.builder_config
         return self.dataset_info_from_configs(
             description=__doc__,
-            features=schema.features(c.num_frames, c.height, c.width, sequence_ground_truth=True,
-                                     compress_flow=False),
+            features=schema.features(c.num_frames, c.height, c.width,
+                                     sequence_ground_truth=c.sequence_ground_truth, compress_flow=False),
             homepage="https://github.com/ppliuboy/DDFlow",
         )
 
@@ -76,7 +92,7 @@ class SyntheticFlow(tfds.core.GeneratorBasedBuilder):
             rng = np.random.default_rng(render.example_seed(c.seed, split, index))
             sample = render.render_sample(spec, rng)
             key = f"{split}/{index:06d}"
-            yield key, {
+            example = {
                 schema.ID: key,
                 schema.FRAMES: [_common.encode_png(frame) for frame in sample["frames"]],
                 schema.FLOW: sample["flow_fw"][ref],
@@ -84,8 +100,12 @@ class SyntheticFlow(tfds.core.GeneratorBasedBuilder):
                 schema.OCCLUSION: sample["occlusion_fw"][ref],
                 schema.HAS_FLOW: True,
                 schema.HAS_OCCLUSION: True,
-                schema.FLOW_FW: sample["flow_fw"],
-                schema.FLOW_BW: sample["flow_bw"],
-                schema.OCCLUSION_FW: sample["occlusion_fw"],
-                schema.OCCLUSION_BW: sample["occlusion_bw"],
             }
+            if c.sequence_ground_truth:
+                example.update({
+                    schema.FLOW_FW: sample["flow_fw"],
+                    schema.FLOW_BW: sample["flow_bw"],
+                    schema.OCCLUSION_FW: sample["occlusion_fw"],
+                    schema.OCCLUSION_BW: sample["occlusion_bw"],
+                })
+            yield key, example

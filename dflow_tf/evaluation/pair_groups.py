@@ -1,0 +1,47 @@
+"""A model on the real pairs of a folder in the `--pairs` layout, one result per group: the
+evaluation a training stage runs at its end on `train_stage.eval_pairs` (docs/evaluation.md).
+
+A group is the first folder level under the root: for a root laid out as
+`<root>/sintel/<pair>/`, `<root>/chairs/<pair>/`, ... the groups are "sintel", "chairs", ...;
+pair folders directly in the root (or a root that is a pair folder) make the whole root one group,
+named after it (a root may not mix both layouts). Folders that are not flow pairs (e.g. stereo
+folders) are not flow groups.
+"""
+import os
+
+from dflow_tf.evaluation.samples import evaluate_samples, pair_samples
+from dflow_tf.inference import make_predictor
+from dflow_tf.io.pair_folders import pair_folders
+
+
+def pair_groups(root):
+    """Sorted {group name: folder to read its pairs from} of the flow pairs under `root`.
+
+    Raises FileNotFoundError naming `root` when it is missing or holds no flow pair."""
+    if not os.path.isdir(root):
+        raise FileNotFoundError(f"eval_pairs: {root!r} is not a folder (docs/evaluation.md gives the layout)")
+    groups = {}
+    for pair_id, _ in pair_folders(root):
+        parts = pair_id.split("/")
+        if len(parts) > 1:
+            groups.setdefault(parts[0], os.path.join(root, parts[0]))
+        else:  # a pair folder in the root itself (or the root is one)
+            groups.setdefault(os.path.basename(os.path.abspath(root)), root)
+    if not groups:
+        raise FileNotFoundError(f"eval_pairs: no flow pairs under {root!r} (each pair folder needs img1 + img2 or "
+                                "frame10 + frame11 and its ground truth; docs/evaluation.md)")
+    if root in groups.values() and len(groups) > 1:
+        raise ValueError(f"eval_pairs: {root!r} holds pair folders both directly and in group folders "
+                         f"({', '.join(sorted(groups))}); give a root of one layout")
+    return dict(sorted(groups.items()))
+
+
+def evaluate_pair_groups(model, root, max_per_group=None):
+    """{group: FlowMetrics().result()} of `model` on the flow pairs under `root` (see the module
+    docstring); `max_per_group` evaluates only the first pairs of each group (a dry run)."""
+    predict = make_predictor(model)
+    results = {}
+    for group, folder in pair_groups(root).items():
+        total, samples = pair_samples(folder, model.num_frames)
+        results[group], _ = evaluate_samples(predict, samples, total, max_examples=max_per_group, progress=False)
+    return results
