@@ -9,7 +9,8 @@ pairs and rectified stereo pairs in one stage (Flow2Stereo's cross-view correspo
 Unlike `sources.CombinedSource` (one builder's schema, windows of one length), every source goes
 through `pipeline.build_pipeline` with its own features, so sources may store windows of
 different lengths (synthetic_flow's five frames, the stereo pairs) and different keys: the samples
-are cut to the training window the task asks for (`num_frames`), to `crop_size`, and to the keys
+are cut to the training window the task asks for (`num_frames`; None, as in evaluation: the
+shortest window any source stores, centred on the reference pair), to `crop_size`, and to the keys
 every source has (sequence ground truth such as `flow_fw` is dropped when a source lacks it);
 `stereo` is kept, False for samples of non-stereo sources. Shuffled reads mix the sources at
 random per sample (`sample_from_datasets`, seeded, `weights` default: proportional to split
@@ -63,10 +64,12 @@ class MixedSource:
         from dflow_tf.data import pipeline  # pylint: disable=import-outside-toplevel  (pipeline calls us)
 
         chosen = self._selected(split)
+        builders = {i: pipeline.get_builder(self.sources[i], data_dir=data_dir, manual_dir=manual_dir,
+                                            prepare=prepare) for i in chosen}
+        if sample_kwargs.get("num_frames") is None:  # all frames: the shortest stored window of the sources
+            sample_kwargs["num_frames"] = min(b.info.features[schema.FRAMES].shape[0] for b in builders.values())
         parts, sizes = [], []
-        for i in chosen:
-            builder = pipeline.get_builder(self.sources[i], data_dir=data_dir, manual_dir=manual_dir,
-                                           prepare=prepare)
+        for i, builder in builders.items():
             source_sparse = builder.name in pipeline.SPARSE_BUILDERS if sparse is None else sparse
             source_seed = seed * len(self.sources) + i
             examples = pipeline.read_examples(builder, split, shuffle=shuffle, seed=source_seed)
