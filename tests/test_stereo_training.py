@@ -179,3 +179,49 @@ def test_stage_on_mixed_flow_and_stereo_pairs_reports_disparity(tmp_path, monkey
     assert seen, "the task saw no batch"
     assert {"epe_all/pixel_pooled", "d1_all/pixel_pooled", "d1_noc/pixel_pooled", "d1_occ/pixel_pooled"} <= set(results)
     assert results["num_images"] == 2 and np.isfinite(results["d1_all/pixel_pooled"])
+
+
+def _write_middlebury(folder, left, right, disparity, mask):
+    from dflow_tf.io import write_image
+    from dflow_tf.io.flow_files import write_pfm_disparity
+    folder.mkdir(parents=True)
+    write_image(folder / "im0.png", left)
+    write_image(folder / "im1.png", right)
+    write_pfm_disparity(folder / "disp0GT.pfm", disparity)
+    write_image(folder / "mask0nocc.png", mask)
+
+
+def test_eval_pairs_scores_stereo_folders_with_disparity_metrics(tmp_path):
+    """A root with a flow-less stereo group: D1 and EPE of a constant prediction, by hand."""
+    from dflow_tf.evaluation.pair_groups import evaluate_pair_groups
+    rng = np.random.default_rng(0)
+    expected = {}
+    for name, d0 in (("a", 1.0), ("b", 8.0)):
+        disparity = (d0 + rng.uniform(0, 6, (24, 40))).astype(np.float32)
+        mask = np.where(rng.random((24, 40)) < 0.3, 128, 255).astype(np.uint8)
+        frames = rng.integers(0, 255, (2, 24, 40, 3), dtype=np.uint8)
+        _write_middlebury(tmp_path / "stereo" / name, frames[0], frames[1], disparity, mask)
+        err = np.abs(4.0 - disparity)
+        outlier = (err > 3.0) & (err > 0.05 * disparity)
+        expected[name] = (err.mean(), 100 * outlier[mask == 128].mean())
+    results = evaluate_pair_groups(_ConstantFlow(-4.0, 0.0), str(tmp_path))
+    assert list(results) == ["stereo"]
+    np.testing.assert_allclose(results["stereo"]["epe_all/per_image_mean"],
+                               np.mean([e for e, _ in expected.values()]), rtol=1e-5)
+    np.testing.assert_allclose(results["stereo"]["d1_occ/per_image_mean"],
+                               np.mean([d for _, d in expected.values()]), rtol=1e-5)
+    assert evaluate_pair_groups(_ConstantFlow(-4.0, 0.0), str(tmp_path), max_per_group=1)["stereo"]["num_images"] == 1
+    with pytest.raises(FileNotFoundError, match="empty"):
+        (tmp_path / "empty").mkdir()
+        evaluate_pair_groups(_ConstantFlow(-4.0, 0.0), str(tmp_path / "empty"))
+
+
+def test_eval_pairs_on_the_real_stereo_pair(flowdata):
+    """The real Middlebury pair: a constant disparity's EPE is the mean |d - gt| over the valid pixels."""
+    from dflow_tf.evaluation.pair_groups import evaluate_pair_groups
+    from dflow_tf.io.flow_files import read_pfm
+    gt = read_pfm(str(flowdata / "stereo" / "mb2014Q_Motorcycle" / "disp0GT.pfm"))
+    valid = np.isfinite(gt)
+    results = evaluate_pair_groups(_ConstantFlow(-30.0, 0.0), str(flowdata / "stereo"))
+    np.testing.assert_allclose(results["stereo"]["epe_all/pixel_pooled"], np.abs(30.0 - gt[valid]).mean(), rtol=1e-5)
+    assert 0 < results["stereo"]["d1_all/pixel_pooled"] <= 100

@@ -6,12 +6,20 @@ A group is the first folder level under the root: for a root laid out as
 pair folders directly in the root (or a root that is a pair folder) make the whole root one group,
 named after it (a root may not mix both layouts). Folders that are not flow pairs (e.g. stereo
 folders) are not flow groups.
+
+Stereo groups: the rectified stereo pairs with ground truth under the root
+(dflow_tf.io.stereo_folders: Middlebury im0 + im1 folders, KITTI image_2/ + image_3/ folders),
+grouped the same way (`samples.group_of`), are scored with DisparityMetrics on d = -u of the
+left -> right flow; the root may also be `skimage:motorcycle` (scikit-image's bundled Middlebury
+Motorcycle pair, group "skimage"). A stereo group named like a flow group is called
+"<name> stereo".
 """
 import os
 
-from dflow_tf.evaluation.samples import evaluate_samples, pair_samples
+from dflow_tf.evaluation.samples import evaluate_samples, group_of, pair_samples, stereo_samples
 from dflow_tf.inference import make_predictor
 from dflow_tf.io.pair_folders import pair_folders
+from dflow_tf.io.stereo_folders import SKIMAGE_MOTORCYCLE, stereo_pairs
 
 
 def pair_groups(root):
@@ -36,12 +44,38 @@ def pair_groups(root):
     return dict(sorted(groups.items()))
 
 
+def stereo_groups(root):
+    """(group name of ids without a folder part, whether `root` holds stereo pairs with ground
+    truth); root may be SKIMAGE_MOTORCYCLE."""
+    if root == SKIMAGE_MOTORCYCLE:
+        return "skimage", True
+    name = os.path.basename(os.path.abspath(root))
+    return name, os.path.isdir(root) and any(p.disparity or p.disparity_noc for _, p in stereo_pairs(root))
+
+
 def evaluate_pair_groups(model, root, max_per_group=None):
-    """{group: FlowMetrics().result()} of `model` on the flow pairs under `root` (see the module
-    docstring); `max_per_group` evaluates only the first pairs of each group (a dry run)."""
+    """{group: FlowMetrics().result()} of `model` on the flow pairs under `root` and {group:
+    DisparityMetrics().result()} on its stereo pairs (see the module docstring);
+    `max_per_group` evaluates only the first pairs of each group (a dry run). FileNotFoundError
+    names `root` when it holds neither."""
+    name, has_stereo = stereo_groups(root)
+    has_flow = root != SKIMAGE_MOTORCYCLE and os.path.isdir(root) and bool(pair_folders(root))
+    if not (has_flow or has_stereo):
+        pair_groups(root)  # raises, naming root
     predict = make_predictor(model)
     results = {}
-    for group, folder in pair_groups(root).items():
-        total, samples = pair_samples(folder, model.num_frames)
-        results[group], _ = evaluate_samples(predict, samples, total, max_examples=max_per_group, progress=False)
+    if has_flow:
+        for group, folder in pair_groups(root).items():
+            total, samples = pair_samples(folder, model.num_frames)
+            results[group], _ = evaluate_samples(predict, samples, total, max_examples=max_per_group,
+                                                 progress=False)
+    if has_stereo:
+        _, samples = stereo_samples(root, model.num_frames)
+        by_group = {}
+        for sample in samples:
+            by_group.setdefault(group_of(sample[0], name), []).append(sample)
+        for group, members in sorted(by_group.items()):
+            label = f"{group} stereo" if group in results else group
+            results[label], _ = evaluate_samples(predict, iter(members), len(members), max_examples=max_per_group,
+                                                 progress=False, kind="stereo")
     return results

@@ -13,8 +13,10 @@ from dflow_tf.models.stereo import disparity_from_flow
 
 #: The metrics of the training logs and the experiments' results table.
 SUMMARY_KEYS = ("epe_all/pixel_pooled", "epe_noc/pixel_pooled", "epe_occ/pixel_pooled", "fl_all/pixel_pooled")
-#: The metrics of the real-pair groups (mean over the pairs of a group, as benchmarks report).
-PAIR_KEYS = ("epe_all/per_image_mean", "epe_occ/per_image_mean")
+#: The metrics of the real-pair groups (mean over the pairs of a group, as benchmarks report; D1
+#: of the stereo groups).
+PAIR_KEYS = ("epe_all/per_image_mean", "epe_occ/per_image_mean", "d1_all/per_image_mean", "d1_noc/per_image_mean",
+             "d1_occ/per_image_mean")
 
 
 def summary_line(metrics, keys=SUMMARY_KEYS):
