@@ -4,7 +4,7 @@
     python -m dflow_tf.predict --checkpoint runs/selflow_kitti --input frames_dir/ --out flows/ --color
     python -m dflow_tf.predict --checkpoint runs/teacher/census --input clip.mp4 --out flows/ --format kitti_png
     python -m dflow_tf.predict --checkpoint runs/teacher/census --stereo --input left.png right.png --out disp/
-    python -m dflow_tf.predict --checkpoint runs/teacher/census --input ../shared/flowdata/stereo --out disp/ --color
+    python -m dflow_tf.predict --checkpoint runs/teacher/census --input skimage:motorcycle --out disp/ --color
 
 The frames form one sequence (the files in the given order, a folder's images sorted by name,
 or a video's frames); for every consecutive pair t -> t+1 it writes the flow as `<name>.flo`

@@ -371,3 +371,19 @@ def test_skimage_motorcycle_evaluates_offline(tmp_path):
     expected = disparity[np.isfinite(disparity)].astype(np.float64).mean()
     assert saved["stereo_metrics"]["epe_all/pixel_pooled"] == pytest.approx(expected, rel=1e-6)
     assert "epe_noc/pixel_pooled" not in saved["stereo_metrics"]  # no occlusion mask in scikit-image's pair
+
+
+def test_stereo_dataset_is_scored_as_disparity(tmp_path):
+    import tensorflow_datasets as tfds
+    data_dir = str(tmp_path / "tfds")
+    out = tmp_path / "r.json"
+    assert evaluate.main(["--checkpoint", "zero", "--dataset", "synthetic_stereo/tiny", "--split", "validation",
+                          "--data_dir", data_dir, "--out", str(out), "--quiet"]) == 0
+    saved = json.loads(out.read_text())
+    assert "metrics" not in saved and saved["stereo_groups"] == {}
+    examples = list(tfds.as_numpy(tfds.builder("synthetic_stereo/tiny", data_dir=data_dir).as_dataset(
+        split="validation", shuffle_files=False)))
+    disparities = np.concatenate([-ex["flow"][..., 0][ex["valid"][..., 0]] for ex in examples])
+    assert saved["stereo_metrics"]["num_images"] == len(examples) == 2
+    assert saved["stereo_metrics"]["epe_all/pixel_pooled"] == pytest.approx(disparities.mean(), rel=1e-5)
+    assert "epe_occ/pixel_pooled" in saved["stereo_metrics"]
