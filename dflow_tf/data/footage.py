@@ -71,7 +71,7 @@ class Clip(NamedTuple):
 def find_clips(footage_dir):
     """Clips below `footage_dir` (video files, and folders with image files), sorted by name.
 
-    Hidden files and folders (starting with ".") are ignored. Raises FileNotFoundError when the
+    Hidden files and folders (starting with ".") are ignored; links are followed. Raises FileNotFoundError when the
     folder does not exist."""
     if not footage_dir:
         raise FootageError("FootageSource.footage_dir is not set: pass the folder of your clips, e.g. "
@@ -79,7 +79,7 @@ def find_clips(footage_dir):
     if not os.path.isdir(footage_dir):
         raise FileNotFoundError(f"footage folder {footage_dir} not found (FootageSource.footage_dir)")
     clips = []
-    for folder, subfolders, names in os.walk(footage_dir):
+    for folder, subfolders, names in os.walk(footage_dir, followlinks=True):
         subfolders[:] = sorted(d for d in subfolders if not d.startswith("."))
         names = [n for n in names if not n.startswith(".")]
         relative = os.path.relpath(folder, footage_dir)
