@@ -245,10 +245,10 @@ def test_the_training_iterator_resumes_at_the_same_batch(tmp_path):
 def test_a_two_step_training_stage_on_footage(tmp_path):
     _write_video(tmp_path / "clips" / "a.avi", 6, "MJPG", size=(64, 96))
     _write_folder(tmp_path / "clips" / "b", range(4), size=(80, 80))
-    source = FootageSource(str(tmp_path / "clips"), frame_size=(64, 64), data_dir=str(tmp_path / "cache"),
+    source = FootageSource(str(tmp_path / "clips"), frame_size=(32, 32), data_dir=str(tmp_path / "cache"),
                            validation_fraction=0)
     stage = tmp_path / "stage"
-    result = trainer.train_stage(str(stage), model_fn=lambda: TwoFramePWC(num_levels=4),
+    result = trainer.train_stage(str(stage), model_fn=lambda: TwoFramePWC(num_levels=3),
                                  task=UnsupervisedTask("photometric", False), num_steps=2, batch_size=2,
                                  dataset=source, eval_split=None, log_every=1, checkpoint_every=2)
     assert result.checkpoint.endswith("ckpt-2") and result.evaluation is None
