@@ -272,6 +272,7 @@ def test_three_frame_stereo_model_sees_left_left_right():
 
 
 @pytest.mark.export
+@pytest.mark.slow  # 15 s each: a second conversion; the flow path above runs by default
 def test_stereo_tflite_matches_keras(trained, frames, stereo_reference, tmp_path_factory):
     pytest.importorskip("ai_edge_litert")
     from ai_edge_litert.interpreter import Interpreter
@@ -286,6 +287,7 @@ def test_stereo_tflite_matches_keras(trained, frames, stereo_reference, tmp_path
 
 
 @pytest.mark.export
+@pytest.mark.slow  # 15 s each: a second conversion; the flow path above runs by default
 def test_stereo_onnx_dynamic_shapes_match_keras(trained, frames, stereo_reference, tmp_path_factory):
     pytest.importorskip("tf2onnx")
     ort = pytest.importorskip("onnxruntime")

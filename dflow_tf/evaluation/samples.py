@@ -10,6 +10,7 @@ A **sample set** (SampleSet) is the samples of one kind ("flow" or "stereo") fro
 with the name of the group of ids that have no folder part (see group_of).
 """
 import collections
+import functools
 import math
 import os
 import sys
@@ -55,23 +56,31 @@ def stereo_samples(source, model_frames):
     are left out), or of scikit-image's Motorcycle pair when source is SKIMAGE_MOTORCYCLE."""
     if source == SKIMAGE_MOTORCYCLE:
         sample = skimage_motorcycle()
-        pairs = [("motorcycle", sample)]
+        readers = [("motorcycle", lambda: sample)]
     else:
         if not os.path.isdir(source):
             raise FileNotFoundError(f"{source}: not a folder (a folder of stereo folders, or {SKIMAGE_MOTORCYCLE})")
-        pairs = [(pair_id, pair) for pair_id, pair in stereo_pairs(source)
-                 if pair.disparity or pair.disparity_noc]
-        if not pairs:
-            raise FileNotFoundError(f"no stereo pairs with ground truth under {source!r} (Middlebury: im0 + im1 and "
-                                    f"disp0GT.pfm; KITTI: image_2/ + image_3/ and disp_occ_0/; docs/evaluation.md)")
+        readers = [(pair_id, functools.partial(read_stereo_pair, pair))
+                   for pair_id, pair in _stereo_pairs_with_ground_truth(source)]
+        if not readers:
+            raise FileNotFoundError(f"no stereo pairs with ground truth under {source!r} ({_HINTS['stereo']}; "
+                                    "docs/evaluation.md)")
 
     def generate():
-        for pair_id, pair in pairs:
-            sample = pair if isinstance(pair, dict) else read_stereo_pair(pair)
+        for pair_id, read in readers:
+            sample = read()
             frames = np.stack(stereo_window(sample["left"], sample["right"], model_frames))
             yield pair_id, frames, sample["disparity"], sample["valid"], sample["occluded"]
 
-    return len(pairs), generate()
+    return len(readers), generate()
+
+
+_HINTS = {"flow": "flow: img1 + img2 or frame10 + frame11 and flow.flo / flow.png / flow10.flo",
+          "stereo": "stereo: im0 + im1 and disp0GT.pfm, or KITTI image_2/ + image_3/ and disp_occ_0/"}
+
+
+def _stereo_pairs_with_ground_truth(root):
+    return [(pair_id, pair) for pair_id, pair in stereo_pairs(root) if pair.disparity or pair.disparity_noc]
 
 
 def folder_sample_sets(root, model_frames, kinds=KINDS):
@@ -84,27 +93,18 @@ def folder_sample_sets(root, model_frames, kinds=KINDS):
     sets = []
     if "flow" in kinds and root != SKIMAGE_MOTORCYCLE and pair_folders(root):
         sets.append(SampleSet("flow", *pair_samples(root, model_frames), name))
-    if "stereo" in kinds and (root == SKIMAGE_MOTORCYCLE or any(p.disparity or p.disparity_noc
-                                                                for _, p in stereo_pairs(root))):
+    if "stereo" in kinds and (root == SKIMAGE_MOTORCYCLE or _stereo_pairs_with_ground_truth(root)):
         sets.append(SampleSet("stereo", *stereo_samples(root, model_frames), name))
     if not sets:
-        wanted = " or ".join(f"{k} pairs" for k in kinds)
-        raise FileNotFoundError(f"no {wanted} with ground truth under {root!r} (flow: img1 + img2 or frame10 + "
-                                f"frame11 and flow.flo / flow.png / flow10.flo; stereo: im0 + im1 and disp0GT.pfm, "
-                                f"or KITTI image_2/ + image_3/ and disp_occ_0/; docs/evaluation.md)")
+        raise FileNotFoundError(f"no {' or '.join(f'{k} pairs' for k in kinds)} with ground truth under {root!r} "
+                                f"({'; '.join(_HINTS[k] for k in kinds)}; docs/evaluation.md)")
     return sets
 
 
-def dataset_samples(source, split, model_frames, data_dir=None, manual_dir=None):
-    """(total or None, generator of samples) of a tfds_builders split (frames float32 in [0, 1]);
-    examples without ground truth are skipped. The samples of a stereo builder (schema key
-    `stereo`: frames = (left, right), flow = (-d, 0)) are stereo samples: see dataset_sample_set."""
-    return dataset_sample_set(source, split, model_frames, data_dir, manual_dir)[1:3]
-
-
 def dataset_sample_set(source, split, model_frames, data_dir=None, manual_dir=None):
-    """The SampleSet of a tfds_builders split: kind "stereo" for the stereo builders (the
-    disparity is -u of their flow (-d, 0)), else "flow"."""
+    """The SampleSet of a tfds_builders split (frames float32 in [0, 1]; examples without ground
+    truth are skipped): samples, or for a stereo builder (schema key `stereo`: frames = (left,
+    right), flow = (-d, 0)) stereo samples with the disparity -u of its flow."""
     from dflow_tf.data import schema
     from dflow_tf.data.pipeline import get_builder, make_dataset
     builder = get_builder(source, data_dir=data_dir, manual_dir=manual_dir)
@@ -130,7 +130,7 @@ def dataset_sample_set(source, split, model_frames, data_dir=None, manual_dir=No
             yield (batch["id"][0].numpy().decode(), frames[0].numpy(), disparity_from_flow(flow)[0] if stereo else flow,
                    batch["valid"][0, ..., 0].numpy() > 0.5, occluded)
 
-    return SampleSet("stereo" if stereo else "flow", total, generate(), source.replace("/", "_"))
+    return SampleSet("stereo" if stereo else "flow", total, generate(), source)
 
 
 def image_metrics(flow, gt, valid, occluded):
