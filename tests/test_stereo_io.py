@@ -183,3 +183,19 @@ def test_skimage_motorcycle_offline():
     assert 0.05 < 1 - sample["valid"].mean() < 0.1  # +inf where there is no ground truth
     err = _matching_error(sample, sample["disparity"])
     assert 3 * err < _matching_error(sample, -sample["disparity"])  # x -> x - d, as the Middlebury files
+
+
+def test_skimage_motorcycle_without_its_files_is_one_clear_error(monkeypatch, capsys):
+    import skimage.data
+
+    def download(*args, **kwargs):  # what a scikit-image without the bundled files does offline
+        raise ConnectionError("pooch: cannot reach the data server")
+
+    monkeypatch.setattr(skimage.data, "stereo_motorcycle", download)
+    with pytest.raises(FileNotFoundError, match="skimage:motorcycle: scikit-image .* cannot provide the Motorcycle "
+                                                "pair offline .ConnectionError: pooch"):
+        skimage_motorcycle()
+    from dflow_tf import evaluate
+    assert evaluate.main(["--checkpoint", "zero", "--stereo", "skimage:motorcycle"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: skimage:motorcycle: scikit-image")
