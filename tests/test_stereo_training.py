@@ -225,3 +225,30 @@ def test_eval_pairs_on_the_real_stereo_pair(flowdata):
     results = evaluate_pair_groups(_ConstantFlow(-30.0, 0.0), str(flowdata / "stereo"))
     np.testing.assert_allclose(results["stereo"]["epe_all/pixel_pooled"], np.abs(30.0 - gt[valid]).mean(), rtol=1e-5)
     assert 0 < results["stereo"]["d1_all/pixel_pooled"] <= 100
+
+
+@pytest.mark.parametrize("gin_file", ["gin/stereo.gin", "gin/kitti/stereo.gin"])
+def test_stereo_gin_files_parse_and_bind_stereo_data(gin_file):
+    import os
+
+    import gin
+
+    import dflow_tf.configurables  # noqa: F401
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    gin.clear_config()
+    try:
+        cwd = os.getcwd()
+        os.chdir(repo)
+        gin.parse_config_file(gin_file)
+        dataset = gin.query_parameter("train_stage.dataset")
+        crop = gin.query_parameter("TEACHER_CROP/macro.value")
+        assert not gin.query_parameter("Augmentation.flip_horizontal")
+        if gin_file == "gin/stereo.gin":
+            assert dataset == "synthetic_stereo" and crop == (128, 192)
+            assert gin.query_parameter("train_stage.eval_pairs") == "skimage:motorcycle"
+        else:  # the macro rebound after the include, the KITTI sources mixed
+            assert crop == (320, 896) and gin.query_parameter("MixedSource.sources")[1] == "kitti_stereo/2015_multiview"
+            assert gin.query_parameter("MixedSource.split_sources")["train"] == ["kitti_stereo/2015"]
+    finally:
+        os.chdir(cwd)
+        gin.clear_config()
