@@ -87,13 +87,15 @@ def real_pairs(source):
         yield s["left"], s["right"], s["disparity"], s["valid"], s["occluded"]
 
 
-def sgbm_metrics(pairs, num_disparities):
-    metrics, densities = DisparityMetrics(), []
+def baseline_metrics(pairs, num_disparities):
+    """(StereoSGBM's metrics with its mean density, the zero-disparity metrics) on `pairs`."""
+    metrics, zero, densities = DisparityMetrics(), DisparityMetrics(), []
     for left, right, gt, valid, occluded in pairs:
         disparity, density = sgbm(left, right, num_disparities)
         metrics.update(disparity, gt, valid=valid, occluded=occluded)
+        zero.update(np.zeros_like(gt), gt, valid=valid, occluded=occluded)
         densities.append(density)
-    return {**metrics.result(), "density": float(np.mean(densities))}
+    return {**metrics.result(), "density": float(np.mean(densities))}, zero.result()
 
 
 def table(title, rows, averaging):
@@ -121,16 +123,16 @@ def main(argv=None):
     except (OSError, json.JSONDecodeError) as error:
         sys.exit(f"error: cannot read {results_path} ({error}); run gin/stereo.gin first")
     stages = [(name, m) for name, m in results.items() if m]
-    synthetic = sgbm_metrics(synthetic_pairs(args.data_dir), 32)
+    synthetic, zero = baseline_metrics(synthetic_pairs(args.data_dir), 32)
     print(table("synthetic_stereo validation (40 pairs, pixel-pooled)",
-                stages + [("OpenCV StereoSGBM", synthetic)], "pixel_pooled"))
+                stages + [("OpenCV StereoSGBM", synthetic), ("zero disparity", zero)], "pixel_pooled"))
     print(f"\n(SGBM density before filling: {100 * synthetic['density']:.1f} %)")
-    real = sgbm_metrics(real_pairs(args.eval_pairs), 128)
+    real, real_zero = baseline_metrics(real_pairs(args.eval_pairs), 128)
     groups = sorted({g for _, m in stages for g in m.get("pairs", {})})
     for group in groups:
         rows = [(name, m["pairs"][group]) for name, m in stages if group in m.get("pairs", {})]
-        print(table(f"{args.eval_pairs} (group {group}, mean over pairs)", rows + [("OpenCV StereoSGBM", real)],
-                    "per_image_mean"))
+        print(table(f"{args.eval_pairs} (group {group}, mean over pairs)",
+                    rows + [("OpenCV StereoSGBM", real), ("zero disparity", real_zero)], "per_image_mean"))
         print(f"\n(SGBM density before filling: {100 * real['density']:.1f} %)")
     if args.stereo:
         from dflow_tf.checkpoints import load_model
@@ -140,8 +142,9 @@ def main(argv=None):
             model, _ = load_model(os.path.join(args.run, stage))
             for group, m in evaluate_pair_groups(model, args.stereo).items():
                 rows.append((f"{stage} ({group})", m))
-        folder = sgbm_metrics(real_pairs(args.stereo), 128)
-        print(table(f"{args.stereo} (mean over pairs)", rows + [("OpenCV StereoSGBM", folder)], "per_image_mean"))
+        folder, folder_zero = baseline_metrics(real_pairs(args.stereo), 128)
+        print(table(f"{args.stereo} (mean over pairs)",
+                    rows + [("OpenCV StereoSGBM", folder), ("zero disparity", folder_zero)], "per_image_mean"))
         print(f"\n(SGBM density before filling: {100 * folder['density']:.1f} %)")
 
 
