@@ -58,19 +58,24 @@ def evaluate_pair_groups(model, root, max_per_group=None):
     DisparityMetrics().result()} on its stereo pairs (see the module docstring);
     `max_per_group` evaluates only the first pairs of each group (a dry run). FileNotFoundError
     names `root` when it holds neither."""
+    return evaluate_predictor_on_groups(make_predictor(model), model.num_frames, root, max_per_group)
+
+
+def evaluate_predictor_on_groups(predict, num_frames, root, max_per_group=None):
+    """evaluate_pair_groups for any predictor: fn(frames [num_frames, H, W, 3] uint8) -> flow
+    [H, W, 2] (e.g. a classical method)."""
     name, has_stereo = stereo_groups(root)
     has_flow = root != SKIMAGE_MOTORCYCLE and os.path.isdir(root) and bool(pair_folders(root))
     if not (has_flow or has_stereo):
         pair_groups(root)  # raises, naming root
-    predict = make_predictor(model)
     results = {}
     if has_flow:
         for group, folder in pair_groups(root).items():
-            total, samples = pair_samples(folder, model.num_frames)
+            total, samples = pair_samples(folder, num_frames)
             results[group], _ = evaluate_samples(predict, samples, total, max_examples=max_per_group,
                                                  progress=False)
     if has_stereo:
-        _, samples = stereo_samples(root, model.num_frames)
+        _, samples = stereo_samples(root, num_frames)
         by_group = {}
         for sample in samples:
             by_group.setdefault(group_of(sample[0], name), []).append(sample)
