@@ -17,9 +17,11 @@ SUMMARY_KEYS = ("epe_all/pixel_pooled", "epe_noc/pixel_pooled", "epe_occ/pixel_p
 #: of the stereo groups).
 PAIR_KEYS = ("epe_all/per_image_mean", "epe_occ/per_image_mean", "d1_all/per_image_mean", "d1_noc/per_image_mean",
              "d1_occ/per_image_mean")
+#: The disparity metrics of stereo validation splits, added to the log line where present.
+DISPARITY_KEYS = ("d1_all/pixel_pooled", "d1_noc/pixel_pooled", "d1_occ/pixel_pooled")
 
 
-def summary_line(metrics, keys=SUMMARY_KEYS):
+def summary_line(metrics, keys=SUMMARY_KEYS + DISPARITY_KEYS):
     """'epe_all/pixel_pooled=1.234, ...' for the `keys` present in `metrics`."""
     return ", ".join(f"{k}={metrics[k]:.3f}" for k in keys if k in metrics)
 
