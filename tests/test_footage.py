@@ -148,7 +148,7 @@ def test_bad_clips_are_named_in_one_summary_line_and_the_rest_is_used(tmp_path, 
     line = lines[0]
     assert "6 clips, 4 used" in line and "skipped 2" in line
     assert re.search(r"garbage\.mp4 \(OpenCV cannot open it\)", line)
-    assert re.search(r"short \(too short: 1 frames, a window of 2 at stride 1 spans 2\)", line)
+    assert re.search(r"short \(too short: 1 frame, a window of 2 at stride 1 spans 2\)", line)
     assert re.search(r"cut\.avi \(truncated: \d+ of the 12 frames", line)
     assert "mixed (sequence cut at 00004.png is 24x16 after 48x32, 00005.png is 48x32 after 24x16)" in line
     assert "broken (sequence cut at 00002.png unreadable)" in line
@@ -202,7 +202,7 @@ def test_the_train_command_reports_unusable_footage_in_one_error_line(tmp_path):
     assert result.returncode != 0
     assert "Traceback" not in result.stderr, result.stderr
     assert f"error: {clips}: no usable window of 2 frames" in result.stderr
-    assert "short (too short: 1 frames" in result.stdout
+    assert "short (too short: 1 frame, a window of 2" in result.stdout
 
 
 def test_the_cache_is_reused_and_keyed_by_the_folder_contents_and_options(tmp_path, capsys):
@@ -271,6 +271,25 @@ def test_real_clips(realvideo, tmp_path, capsys):
     batch = next(iter(pipeline.make_dataset(source, "train", batch_size=2, num_frames=3, seed=0)))
     frames = batch[schema.FRAMES].numpy()
     assert frames.shape == (2, 3, 64, 128, 3) and frames.std() > 0.05
+
+
+@pytest.mark.slow
+def test_footage_gin_runs_teachers_and_student_on_clips(tmp_path):
+    """gin/footage.gin end to end (--dry_run: 2 steps per stage) on tiny clips and 3-level models."""
+    _write_video(tmp_path / "clips" / "a.avi", 8, "MJPG", size=(72, 96))
+    _write_folder(tmp_path / "clips" / "b", range(6), size=(64, 80))
+    env = dict(os.environ, PYTHONPATH=str(REPO), TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="",
+               TFDS_DATA_DIR=str(tmp_path / "tfds"))
+    result = subprocess.run(
+        [sys.executable, "-m", "dflow_tf.train", "--gin_file=gin/footage.gin", "--dry_run",
+         f"--gin_param=FOOTAGE_DIR='{tmp_path / 'clips'}'", "--gin_param=FRAME_SIZE=(64, 64)",
+         "--gin_param=TEACHER_CROP=(32, 32)", "--gin_param=STUDENT_CROP=(32, 32)",
+         "--gin_param=TwoFramePWC.num_levels=3", "--gin_param=train_stage.batch_size=2",
+         f"--output_dir={tmp_path / 'run'}"], cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "2 clips, 2 used (1 train / 1 validation)" in result.stdout
+    for stage in ("teacher_a/census", "teacher_b/census", "student"):
+        assert (tmp_path / "run" / stage / "done.json").exists(), stage
 
 
 @pytest.mark.slow

@@ -199,7 +199,8 @@ def survey_clip(clip, num_frames, stride):
     span = window_span(num_frames, stride)
     windows, frames = sum(max(0, n - span + 1) for n in runs), sum(runs)
     if windows == 0 and frames > 0:
-        notes.append(f"too short: {frames} frames, a window of {num_frames} at stride {stride} spans {span}"
+        notes.append(f"too short: {frames} frame{'s' * (frames != 1)}, a window of {num_frames} at stride "
+                     f"{stride} spans {span}"
                      if len(runs) == 1 else f"no uncut run of {span} frames among its {frames}")
     return ClipSurvey(clip, windows, frames, notes)
 
