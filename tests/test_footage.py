@@ -142,11 +142,15 @@ def test_bad_clips_are_named_in_one_summary_line_and_the_rest_is_used(tmp_path, 
     cv2.imwrite(str(clips / "mixed" / "00004.png"), _frame(4, (16, 24)))
     _write_folder(clips / "broken", [0, 1, 3, 4, 5])
     (clips / "broken" / "00002.png").write_bytes(b"not a png")
+    _write_folder(clips / "twins", range(4))
+    _write_folder(clips / "twins" / "jpeg", [2], ext=".jpg")
+    (clips / "twins" / "jpeg" / "00002.jpg").rename(clips / "twins" / "00002.jpg")
     windows = _windows(_source(clips, tmp_path, validation_fraction=0))
     lines = [line for line in capsys.readouterr().out.splitlines() if "clips," in line]
     assert len(lines) == 1, lines
     line = lines[0]
-    assert "6 clips, 4 used" in line and "skipped 2" in line
+    assert "7 clips, 4 used" in line and "skipped 3" in line
+    assert "twins (frames with the same name: 00002.jpg, 00002.png)" in line
     assert re.search(r"garbage\.mp4 \(OpenCV cannot open it\)", line)
     assert re.search(r"short \(too short: 1 frame, a window of 2 at stride 1 spans 2\)", line)
     assert re.search(r"cut\.avi \(truncated: \d+ of the 12 frames", line)

@@ -109,7 +109,8 @@ def _video_frame_count(path):
 def clip_frames(clip, notes):
     """(name, uint8 RGB [H, W, 3] or None) per frame of `clip`, in order; None marks a cut in the
     sequence (an unreadable image, or a frame of another size than the one before it), after
-    which a new run of frames starts. Appends what happened (one phrase each) to `notes`."""
+    which a new run of frames starts. A frame folder with two images of one name (00001.png and
+    00001.jpg) gives no frame. Appends what happened (one phrase each) to `notes`."""
     if clip.kind == "video":
         try:
             count = 0
@@ -126,9 +127,14 @@ def clip_frames(clip, notes):
         if count < announced - 1:  # headers are often off by one (e.g. a 455-frame clip saying 456)
             notes.append(f"truncated: {count} of the {announced} frames its header announces decode")
         return
+    paths = image_files(clip.path)
+    stems = [os.path.splitext(os.path.basename(p))[0] for p in paths]
+    twins = sorted(os.path.basename(p) for p, stem in zip(paths, stems) if stems.count(stem) > 1)
+    if twins:  # which comes first is unknowable, and the names would not tell the windows apart
+        notes.append(f"frames with the same name: {', '.join(twins[:4])}{' ...' if len(twins) > 4 else ''}")
+        return
     size, cuts = None, []
-    for path in image_files(clip.path):
-        name = os.path.splitext(os.path.basename(path))[0]
+    for path, name in zip(paths, stems):
         try:
             rgb = read_image(path)
         except FlowFileError:
