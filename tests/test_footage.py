@@ -73,6 +73,7 @@ def _windows(source, split="train"):
 
 def test_frame_folder_windows_with_a_stride_are_exact_and_in_order(tmp_path):
     _write_folder(tmp_path / "clips" / "walk", range(9))
+    (tmp_path / "clips" / "walk" / "loop").symlink_to(tmp_path / "clips")  # links are followed, loops once
     windows = _windows(_source(tmp_path / "clips", tmp_path, num_frames=3, stride=2, validation_fraction=0))
     # 9 frames, windows (t, t + 2, t + 4) for t = 0..4
     assert sorted(windows) == [f"walk/{t:05d}" for t in range(5)]

@@ -71,15 +71,20 @@ class Clip(NamedTuple):
 def find_clips(footage_dir):
     """Clips below `footage_dir` (video files, and folders with image files), sorted by name.
 
-    Hidden files and folders (starting with ".") are ignored; links are followed. Raises FileNotFoundError when the
-    folder does not exist."""
+    Hidden files and folders (starting with ".") are ignored; links are followed (a folder seen
+    before through another link is not walked again). Raises FileNotFoundError when the folder
+    does not exist, FootageError when `footage_dir` is not set."""
     if not footage_dir:
         raise FootageError("FootageSource.footage_dir is not set: pass the folder of your clips, e.g. "
                            "--gin_param=\"FOOTAGE_DIR='/path/to/clips'\"")
     if not os.path.isdir(footage_dir):
         raise FileNotFoundError(f"footage folder {footage_dir} not found (FootageSource.footage_dir)")
-    clips = []
+    clips, walked = [], set()
     for folder, subfolders, names in os.walk(footage_dir, followlinks=True):
+        if os.path.realpath(folder) in walked:  # a link loop, or a second link to one folder
+            subfolders[:] = []
+            continue
+        walked.add(os.path.realpath(folder))
         subfolders[:] = sorted(d for d in subfolders if not d.startswith("."))
         names = [n for n in names if not n.startswith(".")]
         relative = os.path.relpath(folder, footage_dir)
