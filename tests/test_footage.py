@@ -276,6 +276,16 @@ def test_real_clips(realvideo, tmp_path, capsys):
     batch = next(iter(pipeline.make_dataset(source, "train", batch_size=2, num_frames=3, seed=0)))
     frames = batch[schema.FRAMES].numpy()
     assert frames.shape == (2, 3, 64, 128, 3) and frames.std() > 0.05
+    # window cup.mp4/frame_000010 = frames 10, 12, 14; 640x480 -> scale 0.2 -> 96x128 -> rows 16..80
+    capture = cv2.VideoCapture(str(realvideo / "cup.mp4"))
+    decoded = [capture.read()[1][..., ::-1] for _ in range(15)]
+    capture.release()
+    expected = np.stack([cv2.resize(decoded[i], (128, 96), interpolation=cv2.INTER_AREA)[16:80] for i in (10, 12, 14)])
+    stored = {}
+    for split in ("train", "validation"):
+        stored.update(_windows(source, split))
+    np.testing.assert_array_equal(stored["cup.mp4/frame_000010"], expected)
+    assert "sam2_bedroom/00000" in stored and "sam2_bedroom/00195" in stored and "sam2_bedroom/00196" not in stored
 
 
 @pytest.mark.slow
