@@ -3,7 +3,8 @@
 TensorFlow 2.21 logs through absl before `absl::InitializeLog()` is called, which writes every
 message to stderr whatever TF_CPP_MIN_LOG_LEVEL says (tensorflow/tensorflow#100442): "Could not
 find cuda drivers on your machine", "oneDNN custom operations are on", "failed call to cuInit",
-the CPU-feature notice, and so on. No Python API reaches that logger, so the command lines
+the CPU-feature notice, and so on (and FFmpeg's lines from OpenCV's video reader). No Python
+API reaches that logger, so the command lines
 filter the process's stderr file descriptor instead: `hide_native_logs()` points fd 2 at a pipe
 that a thread copies to the real stderr, leaving out lines in absl's and TensorFlow's native
 formats (and the continuation lines of such a message). Everything else, Python tracebacks and
@@ -26,7 +27,11 @@ VERBOSE_VARIABLE = "DFLOW_VERBOSE"
 _NATIVE_LINE = re.compile(
     rb"^(?:[IWE]\d{4} \d\d:\d\d:\d+\.\d+ +\d+ [^ \]]+:\d+\]"
     rb"|\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: [IWE] [^ \]]+:\d+\]"
-    rb"|WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR)")
+    rb"|WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR"
+    # FFmpeg (OpenCV's video decoder) logs "[h264 @ 0x55e77bf7dcc0] A non-intra slice in an IDR NAL
+    # unit." for recoverable stream quirks of ordinary phone videos; unreadable clips are reported
+    # by the project's own readers.
+    rb"|\[[\w-]+ @ 0x[0-9a-f]+\] )")
 # Lines that continue a native message (which absl writes in one piece, newlines included).
 _CONTINUATION = re.compile(rb"^(?:[ \t]|To enable the following instructions:)")
 

@@ -14,6 +14,7 @@ NATIVE = [
     b"E0000 00:00:1796116376.396025   21351 meta_optimizer.cc:967] remapper failed: INVALID_ARGUMENT: x\n",
     b"W1201 08:40:00.123456   12 local_rendezvous.cc:412] Local rendezvous is aborting\n",
     b"2026-12-01 08:40:00.123456: I tensorflow/core/platform/cpu_feature_guard.cc:182] optimized\n",
+    b"[h264 @ 0x55e77bf7dcc0] A non-intra slice in an IDR NAL unit.\n",
 ]
 CONTINUED = b"To enable the following instructions: AVX2 FMA, in other operations, rebuild TensorFlow.\n"
 OWN = [b"[census] step 2/2 loss/census=3.3\n", b"Traceback (most recent call last):\n",
@@ -22,7 +23,7 @@ OWN = [b"[census] step 2/2 loss/census=3.3\n", b"Traceback (most recent call las
 
 def test_filter_drops_native_lines_and_their_continuations_only():
     lines = [NATIVE[0], NATIVE[1], OWN[0], NATIVE[4], CONTINUED, OWN[1], OWN[2], NATIVE[2],
-             NATIVE[3], OWN[3]]
+             NATIVE[3], NATIVE[5], OWN[3]]
     kept, dropping = native_logs.filter_native_lines(lines)
     assert kept == [OWN[0], OWN[1], OWN[2], OWN[3]]
     assert dropping is False
