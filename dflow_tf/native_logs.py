@@ -4,10 +4,10 @@ TensorFlow 2.21 logs through absl before `absl::InitializeLog()` is called, whic
 message to stderr whatever TF_CPP_MIN_LOG_LEVEL says (tensorflow/tensorflow#100442): "Could not
 find cuda drivers on your machine", "oneDNN custom operations are on", "failed call to cuInit",
 the CPU-feature notice, and so on (and FFmpeg's lines from OpenCV's video reader). No Python
-API reaches that logger, so the command lines
-filter the process's stderr file descriptor instead: `hide_native_logs()` points fd 2 at a pipe
-that a thread copies to the real stderr, leaving out lines in absl's and TensorFlow's native
-formats (and the continuation lines of such a message). Everything else, Python tracebacks and
+API reaches that logger, so the command lines filter the process's stderr file descriptor
+instead: `hide_native_logs()` points fd 2 at a pipe that a thread copies to the real stderr,
+leaving out lines in absl's, TensorFlow's and FFmpeg's native formats (and the continuation
+lines of such a message). Everything else, Python tracebacks and
 the project's own lines included, passes unchanged and in order; fatal native lines ("F...")
 pass too.
 
