@@ -23,7 +23,8 @@ from dflow_tf.io.flow_files import (
 PAIR_LAYOUTS = (("img0", "img1", "img2", "flow"), ("frame09", "frame10", "frame11", "flow10"))
 
 
-def _find(folder, stem, extensions):
+def find_file(folder, stem, extensions):
+    """The path of `folder`/`stem` with the first of `extensions` that exists, or None."""
     for ext in extensions:
         path = os.path.join(folder, stem + ext)
         if os.path.isfile(path):
@@ -40,14 +41,14 @@ def read_pair_folder(folder):
     whose size differs from it.
     """
     for layout in PAIR_LAYOUTS:
-        first = _find(folder, layout[1], IMAGE_EXTENSIONS)
-        second = _find(folder, layout[2], IMAGE_EXTENSIONS)
+        first = find_file(folder, layout[1], IMAGE_EXTENSIONS)
+        second = find_file(folder, layout[2], IMAGE_EXTENSIONS)
         if first and second:
             break
     else:
         return None
     prev_stem, _, _, flow_stem = layout
-    flo = _find(folder, flow_stem, (".flo",))
+    flo = find_file(folder, flow_stem, (".flo",))
     kitti = os.path.join(folder, flow_stem + ".png")
     if flo:
         flow = read_flo(flo)
@@ -58,7 +59,7 @@ def read_pair_folder(folder):
         raise FlowFileError(f"{folder}: frames {os.path.basename(first)}, {os.path.basename(second)} "
                             f"but no ground truth {flow_stem}.flo or {flow_stem}.png")
     frames = [read_image(first), read_image(second)]
-    previous = _find(folder, prev_stem, IMAGE_EXTENSIONS)
+    previous = find_file(folder, prev_stem, IMAGE_EXTENSIONS)
     if previous:
         frames.insert(0, read_image(previous))
     for path, frame in zip((first, second), frames[-2:]):
@@ -77,7 +78,7 @@ def read_pair_folder(folder):
 
 def is_pair_folder(folder):
     """True when `folder` holds a frame pair of one of PAIR_LAYOUTS."""
-    return any(_find(folder, a, IMAGE_EXTENSIONS) and _find(folder, b, IMAGE_EXTENSIONS)
+    return any(find_file(folder, a, IMAGE_EXTENSIONS) and find_file(folder, b, IMAGE_EXTENSIONS)
                for _, a, b, _ in PAIR_LAYOUTS)
 
 

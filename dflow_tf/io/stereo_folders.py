@@ -28,6 +28,7 @@ from dflow_tf.io.flow_files import (
     read_image,
     read_occlusion_mask,
 )
+from dflow_tf.io.pair_folders import find_file
 
 #: The name of scikit-image's bundled Middlebury 2014 Motorcycle pair (`skimage_motorcycle`) where
 #: the command lines take a stereo folder.
@@ -44,20 +45,12 @@ KITTI_LAYOUTS = (("image_2", "image_3", "disp_occ_0", "disp_noc_0"), ("colored_0
 StereoPair = collections.namedtuple("StereoPair", "left right disparity disparity_noc mask")
 
 
-def _find(folder, stem, extensions):
-    for ext in extensions:
-        path = os.path.join(folder, stem + ext)
-        if os.path.isfile(path):
-            return path
-    return None
-
-
 def _existing(path):
     return path if os.path.isfile(path) else None
 
 
 def _middlebury_pair(folder):
-    left, right = (_find(folder, stem, IMAGE_EXTENSIONS) for stem in MIDDLEBURY_FRAMES)
+    left, right = (find_file(folder, stem, IMAGE_EXTENSIONS) for stem in MIDDLEBURY_FRAMES)
     if not (left and right):
         return None
     disparity = next(filter(None, (_existing(os.path.join(folder, n)) for n in MIDDLEBURY_DISPARITY)), None)
