@@ -1,14 +1,15 @@
 """The stereo results tables of docs/results/stereo.md: the teachers and the student of a
 gin/stereo.gin run next to OpenCV's StereoSGBM, all scored by the same DisparityMetrics.
 
-    python docs/experiments/stereo_baseline.py --run runs/stereo [--stereo ../shared/flowdata/stereo]
+    python docs/experiments/stereo_baseline.py --run runs/stereo [--stereo ../shared/flowdata/stereo --scale 0.5]
 
 Rows: every stage of the run's results.json (the synthetic validation split as the run evaluated
 it, pixel-pooled; the real pairs of its eval_pairs group, mean over the pairs), and StereoSGBM
 computed here on the same synthetic validation pairs (tfds synthetic_stereo, unaugmented) and on
 the same real pairs. `--stereo` adds a folder of stereo folders (Middlebury / KITTI layout,
 dflow_tf.io.stereo_folders) on which the run's final teachers and student are evaluated here
-(dflow_tf.evaluation.pair_groups) next to SGBM.
+(dflow_tf.evaluation.pair_groups) next to SGBM; `--scale 0.5` also on those pairs at half size
+(SGBM numDisparities 64 there).
 
 SGBM: block 5, P1 = 8*3*5^2, P2 = 32*3*5^2, uniqueness 10, speckle window 100 / range 2,
 3-way mode; numDisparities 32 on synthetic_stereo (its disparities are at most 24 px) and 128 on
@@ -87,6 +88,30 @@ def real_pairs(source):
         yield s["left"], s["right"], s["disparity"], s["valid"], s["occluded"]
 
 
+def rescaled(pairs, scale):
+    """The pairs resized by `scale` (frames: area; disparity x scale, masks: nearest)."""
+    def resize(a, size, how):
+        return cv2.resize(a, size, interpolation=how)
+
+    for left, right, gt, valid, occluded in pairs:
+        size = tuple(int(round(n * scale)) for n in left.shape[1::-1])  # (W, H)
+        occluded = None if occluded is None else resize(occluded.astype(np.uint8), size, cv2.INTER_NEAREST) > 0
+        yield (resize(left, size, cv2.INTER_AREA), resize(right, size, cv2.INTER_AREA),
+               resize(gt, size, cv2.INTER_NEAREST) * scale,
+               resize(valid.astype(np.uint8), size, cv2.INTER_NEAREST) > 0, occluded)
+
+
+def model_metrics(model, pairs):
+    """DisparityMetrics of a flow model (d = -u of its left -> right flow) on `pairs`."""
+    from dflow_tf.inference import make_predictor
+    from dflow_tf.models.stereo import disparity_from_flow, stereo_window
+    predict, metrics = make_predictor(model), DisparityMetrics()
+    for left, right, gt, valid, occluded in pairs:
+        disparity, v = disparity_from_flow(predict(np.stack(stereo_window(left, right, model.num_frames))))
+        metrics.update(disparity, gt, valid=valid, occluded=occluded, v=v)
+    return metrics.result()
+
+
 def baseline_metrics(pairs, num_disparities):
     """(StereoSGBM's metrics with its mean density, the zero-disparity metrics) on `pairs`."""
     metrics, zero, densities = DisparityMetrics(), DisparityMetrics(), []
@@ -113,6 +138,8 @@ def main(argv=None):
     parser.add_argument("--run", default="runs/stereo", help="output folder of a gin/stereo.gin run")
     parser.add_argument("--stereo", default=None, help="a folder of stereo folders to evaluate the run's "
                         "final models and SGBM on (e.g. ../shared/flowdata/stereo)")
+    parser.add_argument("--scale", type=float, default=1.0, help="also evaluate the --stereo pairs resized by "
+                        "this factor (a check of the disparity range the models learnt)")
     parser.add_argument("--eval_pairs", default="skimage:motorcycle", help="the run's train_stage.eval_pairs")
     parser.add_argument("--data_dir", default=None, help="tfds data directory of synthetic_stereo")
     args = parser.parse_args(argv)
@@ -146,6 +173,12 @@ def main(argv=None):
         print(table(f"{args.stereo} (mean over pairs)",
                     rows + [("OpenCV StereoSGBM", folder), ("zero disparity", folder_zero)], "per_image_mean"))
         print(f"\n(SGBM density before filling: {100 * folder['density']:.1f} %)")
+        if args.scale != 1.0:
+            rows = [(stage, model_metrics(load_model(os.path.join(args.run, stage))[0],
+                                          rescaled(real_pairs(args.stereo), args.scale))) for stage in FINAL_STAGES]
+            folder, folder_zero = baseline_metrics(rescaled(real_pairs(args.stereo), args.scale), 64)
+            print(table(f"{args.stereo} resized by {args.scale} (disparities x {args.scale}; mean over pairs)",
+                        rows + [("OpenCV StereoSGBM", folder), ("zero disparity", folder_zero)], "per_image_mean"))
 
 
 if __name__ == "__main__":
