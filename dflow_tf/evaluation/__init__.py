@@ -7,6 +7,6 @@
   prediction   flow files for a sequence of frames (`python -m dflow_tf.predict`)
   submission   the KITTI and Sintel benchmark layouts (`python -m dflow_tf.submission`)
 """
-from dflow_tf.evaluation.validation import PAIR_KEYS, SUMMARY_KEYS, evaluate_model, summary_line
+from dflow_tf.evaluation.validation import DISPARITY_KEYS, PAIR_KEYS, SUMMARY_KEYS, evaluate_model, summary_line
 
-__all__ = ["PAIR_KEYS", "SUMMARY_KEYS", "evaluate_model", "summary_line"]
+__all__ = ["DISPARITY_KEYS", "PAIR_KEYS", "SUMMARY_KEYS", "evaluate_model", "summary_line"]

@@ -17,15 +17,11 @@ import os
 
 import gin
 
-from dflow_tf.evaluation import PAIR_KEYS, SUMMARY_KEYS
+from dflow_tf.evaluation import DISPARITY_KEYS, PAIR_KEYS, SUMMARY_KEYS
 from dflow_tf.training.trainer import train_stage
 
 RESULTS_FILE = "results.json"
 CONFIG_FILE = "config.gin"
-
-
-#: Columns of the results table shown when some stage reports them (disparity D1 of stereo stages).
-OPTIONAL_KEYS = ("d1_all/pixel_pooled", "d1_noc/pixel_pooled", "d1_occ/pixel_pooled")
 
 
 @gin.configurable(denylist=["dry_run"])
@@ -52,9 +48,10 @@ def run_experiment(output_dir=gin.REQUIRED, stages=gin.REQUIRED, dry_run=False):
 
 
 def results_table(results):
-    """{label: metrics or None} -> the text table of the SUMMARY_KEYS (and OPTIONAL_KEYS present),
-    one row per label, followed by the table of the real-pair groups when there are any."""
-    keys = list(SUMMARY_KEYS) + [k for k in OPTIONAL_KEYS if any(r and k in r for r in results.values())]
+    """{label: metrics or None} -> the text table of the SUMMARY_KEYS (and of the DISPARITY_KEYS
+    that some stage reports: D1 of stereo stages), one row per label, followed by the table of the
+    real-pair groups when there are any."""
+    keys = list(SUMMARY_KEYS) + [k for k in DISPARITY_KEYS if any(r and k in r for r in results.values())]
     header = ["stage"] + [k.split("/")[0].replace("_", " ") for k in keys]
     rows = [[stage] + [_cell(r, k) for k in keys] for stage, r in results.items()]
     text = _format(header, rows) + "\n(EPE in px, Fl and D1 in %; pixel-pooled over the validation split)"
