@@ -12,12 +12,13 @@ and optional photometric jitter (`augment.Augmentation`).
 Reproducible and resumable: files are read in an order fixed by `seed`, the shuffle buffer is
 seeded, and every random transform is stateless with the seed (seed, n) where n is the example's
 position in the output stream (`Dataset.enumerate`). The iterator can be saved with
-`tf.train.Checkpoint(iterator=iter(ds))`. Checkpoints are symbolic
-(`tf.data.Options.experimental_symbolic_checkpoint`): the decode / augment / batch / prefetch
-stages store their position, not their buffers of decoded frames, which they recompute on
-restore (exactly, since every transform is stateless with its stream position). Measured on
-synthetic_flow/large_motion at 256x384, batch 2: 158 MB per checkpoint against 1.74 GB. What is
-left is the shuffle buffer (up to `shuffle_buffer` encoded examples), so keep that moderate.
+`tf.train.Checkpoint(iterator=iter(ds))`; its state holds the shuffle buffer (up to
+`shuffle_buffer` encoded examples) and the decoded samples in flight in the map and prefetch
+buffers: 1.74 GB per checkpoint on synthetic_flow/large_motion at 256x384, batch 2 (so checkpoint
+every 100 steps or more there). Symbolic checkpoints
+(`tf.data.Options.experimental_symbolic_checkpoint`) would store 158 MB, but in TensorFlow 2.21 a
+pipeline restored from one stops after about 200 batches (its shuffle buffer waits for the file
+reader forever; reproduced with and without parallel file reads), so they are not used.
 """
 import os
 
@@ -138,9 +139,7 @@ def build_pipeline(examples, features, *, batch_size, seed=0, shuffle=True, shuf
 
     ds = ds.map(fn, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     ds = ds.batch(batch_size, drop_remainder=drop_remainder)
-    options = tf.data.Options()
-    options.experimental_symbolic_checkpoint = True  # positions, not decoded buffers (module docstring)
-    return ds.prefetch(tf.data.AUTOTUNE).with_options(options)
+    return ds.prefetch(tf.data.AUTOTUNE)
 
 
 def make_dataset(source, split, *, batch_size, crop_size=None, num_frames=None, resize_to=None,
