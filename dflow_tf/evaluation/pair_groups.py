@@ -28,13 +28,11 @@ def pair_groups(root):
     Raises FileNotFoundError naming `root` when it is missing or holds no flow pair."""
     if not os.path.isdir(root):
         raise FileNotFoundError(f"eval_pairs: {root!r} is not a folder (docs/evaluation.md gives the layout)")
+    name = os.path.basename(os.path.abspath(root))
     groups = {}
     for pair_id, _ in pair_folders(root):
-        parts = pair_id.split("/")
-        if len(parts) > 1:
-            groups.setdefault(parts[0], os.path.join(root, parts[0]))
-        else:  # a pair folder in the root itself (or the root is one)
-            groups.setdefault(os.path.basename(os.path.abspath(root)), root)
+        nested = "/" in pair_id  # else a pair folder in the root (or the root is one): group `name`
+        groups.setdefault(group_of(pair_id, name), os.path.join(root, pair_id.split("/")[0]) if nested else root)
     if not groups:
         raise FileNotFoundError(f"eval_pairs: no flow pairs under {root!r} (each pair folder needs img1 + img2 or "
                                 "frame10 + frame11 and its ground truth; docs/evaluation.md)")
