@@ -29,6 +29,9 @@ from dflow_tf.data import augment as aug, frame_windows, schema
 from dflow_tf.data.seeds import split_seed
 
 SPARSE_BUILDERS = ("kitti_flow", "kitti_stereo")
+#: Shards read at once, one example from each in turn. tfds' default (16 shards, blocks of 16)
+#: keeps up to 16 x 16 encoded examples in flight, all of which an iterator checkpoint stores.
+READ_CYCLE_LENGTH = 4
 
 
 def is_saved_dataset(source):
@@ -57,7 +60,8 @@ def read_examples(builder, split, shuffle=True, seed=0):
     features = builder.info.features
     decoders = {key: tfds.decode.SkipDecoding()
                 for key in (schema.FRAMES, *schema.FLOW_KEYS, *schema.MASK_KEYS) if key in features}
-    read_config = tfds.ReadConfig(shuffle_seed=seed, try_autocache=False)
+    read_config = tfds.ReadConfig(shuffle_seed=seed, try_autocache=False,
+                                  interleave_cycle_length=READ_CYCLE_LENGTH, interleave_block_length=1)
     return builder.as_dataset(split=split, shuffle_files=shuffle, read_config=read_config,
                               decoders=decoders)
 

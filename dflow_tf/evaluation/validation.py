@@ -48,11 +48,16 @@ def evaluate_model(model, dataset, max_batches=None, progress=None):
     predict = tf.function(lambda frames: predict_tensor(model, frames))
     flow_metrics, disparity_metrics = FlowMetrics(), DisparityMetrics()
     seen = {"flow": False, "stereo": False}
-    start = time.perf_counter()
+    start, traced_batch = time.perf_counter(), None
     for n, batch in enumerate(dataset):
         if max_batches is not None and n >= max_batches:
             break
-        flow = predict(model_window(batch["frames"], model.num_frames)).numpy()
+        frames = model_window(batch["frames"], model.num_frames)
+        size = int(frames.shape[0])
+        traced_batch = traced_batch or size
+        if size < traced_batch:  # the last, smaller batch: padded to the traced size (no new graph)
+            frames = tf.concat([frames, tf.repeat(frames[-1:], traced_batch - size, axis=0)], axis=0)
+        flow = predict(frames).numpy()[:size]
         has_flow = np.asarray(batch["has_flow"]).astype(bool)
         stereo = np.asarray(batch[STEREO]).astype(bool) if STEREO in batch else np.zeros_like(has_flow)
         for kind, selected in (("flow", has_flow & ~stereo), ("stereo", has_flow & stereo)):
