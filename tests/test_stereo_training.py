@@ -58,7 +58,7 @@ def test_teacher_objective_on_a_stereo_pair(disc_pair):
     the masked census loss is lowest at the true disparity."""
     frames, fw, bw, occluded = disc_pair
     task = UnsupervisedTask("census", occlusion=True)
-    occ_left, _, rejected = task.occlusions(fw, bw)
+    (occ_left, _), _, rejected = task.occlusions(fw, bw)
     assert float(rejected) == 0.0
     truth, found = occluded.numpy() > 0.5, occ_left.numpy() > 0.5
     assert truth.sum() > 50 and (truth & found).sum() / (truth | found).sum() > 0.9

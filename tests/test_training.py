@@ -62,6 +62,24 @@ def test_occlusion_guard_removes_the_all_occluded_zero_loss_fixed_point(monkeypa
     assert float(scalars["occlusion_rejected"]) == 0.0
 
 
+
+def test_consistency_term_keeps_the_check_masks_where_the_guard_rejects_them(monkeypatch):
+    """Flows inconsistent on the left three quarters (fw == bw = 2 px) and zero on the rest: the
+    guard rejects the mask (75 % occluded) for the census loss, but the consistency term still
+    skips the inconsistent pixels, so it costs its floor 2 * psi(0) (zero residual on the right
+    quarter). Applied to every pixel it would pull these flows towards zero."""
+    from dflow_tf.training import unsupervised
+    rng = np.random.default_rng(4)
+    image_a, image_b = (tf.constant(rng.uniform(size=(1, 16, 32, 3)), tf.float32) for _ in range(2))
+    left = np.zeros([1, 16, 32, 2], np.float32)
+    left[:, :, :24] = 2.0
+    flow = tf.constant(left)
+    monkeypatch.setattr(unsupervised, "pair_flows", lambda model, frames: [(image_a, image_b, flow, flow)])
+    task = UnsupervisedTask("census", True, max_occlusion_fraction=0.5, consistency_weight=1.0)
+    _, scalars, _ = task.compute_loss(None, {"frames": tf.zeros([1, 2, 16, 32, 3])})
+    assert float(scalars["occlusion_rejected"]) == 1.0
+    assert float(scalars["loss/consistency"]) == pytest.approx(2 * 0.01 ** 0.4, rel=1e-5)
+
 class _NanTask(UnsupervisedTask):
     """Census task whose loss is NaN on the steps listed in `bad` (counted by calls)."""
 

@@ -26,7 +26,9 @@ class UnsupervisedTask:
       consistency_weight: weight of the optional forward-backward consistency term
         (losses.consistency_loss on the pixels the check finds visible; 0 = off, DDFlow; UnFlow
         uses 0.2). It trains down the residual the occlusion check thresholds, so that short
-        CPU runs reach masks the guard accepts (docs/training.md).
+        CPU runs reach masks the guard accepts (docs/training.md). It always uses the check's
+        own masks, also where the guard rejects them for the loss: on every pixel of an image
+        whose check failed it pulls the flows to the trivially consistent zero flow (measured).
       max_occlusion_fraction: an image whose estimated occluded fraction exceeds this bound is
         trained without occlusion mask (ops.reject_implausible_occlusion): the guard against the
         all-occluded zero-loss collapse. Natural sequences rarely occlude more than a third of a
@@ -50,17 +52,21 @@ class UnsupervisedTask:
         return training_window(model.num_frames)
 
     def occlusions(self, flow_ab, flow_ba):
-        """(O_a, O_b) [B, H, W, 1] from the forward-backward check, or (None, None) when off, and
-        the fraction of the 2B masks rejected as implausible (0 without the guard)."""
+        """The forward-backward check of a pair: (O_a, O_b) [B, H, W, 1] that mask the loss (after the
+        guard; None with `occlusion` off), (C_a, C_b) the check's own masks, which the
+        consistency term uses (None when neither needs the check), and the fraction of the 2B
+        loss masks rejected as implausible (0 without the guard)."""
+        if not (self.occlusion or self.consistency_weight):
+            return (None, None), (None, None), 0.0
+        checked = (ops.forward_backward_occlusion(flow_ab, flow_ba, self.alpha1, self.alpha2),
+                   ops.forward_backward_occlusion(flow_ba, flow_ab, self.alpha1, self.alpha2))
         if not self.occlusion:
-            return None, None, 0.0
-        masks = [ops.forward_backward_occlusion(flow_ab, flow_ba, self.alpha1, self.alpha2),
-                 ops.forward_backward_occlusion(flow_ba, flow_ab, self.alpha1, self.alpha2)]
+            return (None, None), checked, 0.0
         if self.max_occlusion_fraction is None:
-            return masks[0], masks[1], tf.constant(0.0)
-        guarded = [ops.reject_implausible_occlusion(m, self.max_occlusion_fraction) for m in masks]
+            return checked, checked, tf.constant(0.0)
+        guarded = [ops.reject_implausible_occlusion(m, self.max_occlusion_fraction) for m in checked]
         rejected = 0.5 * (tf.reduce_mean(guarded[0][1]) + tf.reduce_mean(guarded[1][1]))
-        return guarded[0][0], guarded[1][0], rejected
+        return (guarded[0][0], guarded[1][0]), checked, rejected
 
     def compute_loss(self, model, batch):
         """Returns (loss scalar, {name: scalar}, {name: [B, H, W, C] tensor for pictures})."""
@@ -71,11 +77,11 @@ class UnsupervisedTask:
         for image_a, image_b, flow_ab, flow_ba in pairs:
             flow_ab = tf.cast(flow_ab, tf.float32)
             flow_ba = tf.cast(flow_ba, tf.float32)
-            occ_a, occ_b, rejected_pair = self.occlusions(flow_ab, flow_ba)
+            (occ_a, occ_b), checked, rejected_pair = self.occlusions(flow_ab, flow_ba)
             rejected += rejected_pair
             total += term(image_a, image_b, flow_ab, flow_ba, occ_a, occ_b)
             if self.consistency_weight:
-                consistency += losses.consistency_loss(flow_ab, flow_ba, occ_a, occ_b)
+                consistency += losses.consistency_loss(flow_ab, flow_ba, *checked)
             if self.smoothness_weight:
                 total += self.smoothness_weight * (losses.smoothness_loss(flow_ab, image_a)
                                                    + losses.smoothness_loss(flow_ba, image_b))
