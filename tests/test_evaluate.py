@@ -387,3 +387,19 @@ def test_stereo_dataset_is_scored_as_disparity(tmp_path):
     assert saved["stereo_metrics"]["num_images"] == len(examples) == 2
     assert saved["stereo_metrics"]["epe_all/pixel_pooled"] == pytest.approx(disparities.mean(), rel=1e-5)
     assert "epe_occ/pixel_pooled" in saved["stereo_metrics"]
+
+
+def test_a_smaller_last_batch_scores_like_single_images(tmp_path):
+    """4 examples in batches of 3: the last batch (1 example) is padded to the traced size; its
+    padding must not enter the metrics (same result as batches of 1, which need no padding)."""
+    from dflow_tf.data.pipeline import make_dataset
+    from dflow_tf.evaluation import evaluate_model
+    model = TwoFramePWC(num_levels=4)
+    results = {}
+    for batch_size in (3, 1):
+        ds = make_dataset("synthetic_flow/tiny", "train", batch_size=batch_size, num_frames=2, augmentation=None,
+                          shuffle=False, repeat=False, drop_remainder=False, data_dir=str(tmp_path / "tfds"))
+        results[batch_size] = evaluate_model(model, ds)
+    assert results[3]["num_images"] == results[1]["num_images"] == 4
+    for key in ("epe_all/pixel_pooled", "epe_all/per_image_mean", "fl_all/pixel_pooled"):
+        assert results[3][key] == pytest.approx(results[1][key], rel=1e-5)
