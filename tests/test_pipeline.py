@@ -5,8 +5,7 @@ import tensorflow as tf
 from scipy import ndimage
 
 import tfds_builders
-from dflow_tf.data import augment as aug, pipeline, schema
-from tfds_builders.synthetic_flow import render
+from dflow_tf.data import augment as aug, pipeline, render, schema
 
 SEED = tf.constant([3, 11], tf.int64)
 

@@ -7,9 +7,8 @@ import pytest
 import tensorflow_datasets as tfds
 
 import tfds_builders
-from dflow_tf.data import schema
+from dflow_tf.data import render, schema
 from dflow_tf.data.pipeline import make_dataset
-from tfds_builders.synthetic_flow import render
 from tfds_builders.synthetic_stereo import stereo_render
 
 H, W = 40, 64

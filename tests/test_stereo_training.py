@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 
 from dflow_tf import losses, ops
-from dflow_tf.data import schema
+from dflow_tf.data import render, schema
 from dflow_tf.data.mixture import MixedSource
 from dflow_tf.data.pipeline import make_dataset
 from dflow_tf.distillation.transforms import StudentTransforms
@@ -13,7 +13,6 @@ from dflow_tf.evaluation import evaluate_model
 from dflow_tf.models import TwoFramePWC
 from dflow_tf.training import trainer, unsupervised
 from dflow_tf.training.unsupervised import UnsupervisedTask
-from tfds_builders.synthetic_flow import render
 from tfds_builders.synthetic_stereo import stereo_render
 
 H, W = 48, 64

@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from dflow_tf.data import frame_windows, schema
-from tfds_builders.synthetic_flow import render, synthetic_flow
+from dflow_tf.data import frame_windows, render, schema
+from tfds_builders.synthetic_flow import synthetic_flow
 
 SPEC = render.SceneSpec(height=96, width=128, max_translation=4.0)
 LARGE_MOTION = render.SceneSpec(height=128, width=160, num_frames=3, min_layers=4, max_layers=6,

@@ -10,9 +10,8 @@ import dataclasses
 import numpy as np
 import tensorflow_datasets as tfds
 
-from dflow_tf.data import frame_windows, schema
+from dflow_tf.data import frame_windows, render, schema
 from tfds_builders import _common
-from tfds_builders.synthetic_flow import render
 
 
 @dataclasses.dataclass

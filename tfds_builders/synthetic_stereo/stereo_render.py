@@ -16,7 +16,7 @@ import dataclasses
 
 import numpy as np
 
-from tfds_builders.synthetic_flow import render
+from dflow_tf.data import render
 
 
 @dataclasses.dataclass(frozen=True)

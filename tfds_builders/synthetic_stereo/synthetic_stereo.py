@@ -1,6 +1,6 @@
 """synthetic_stereo: rectified stereo pairs of the embedded synthetic scenes, exact disparity.
 
-No download: every scene is rendered by `tfds_builders/synthetic_flow/render.py` (the layered
+No download: every scene is rendered by `dflow_tf/data/render.py` (the layered
 scenes of synthetic_flow) and seen by a stereo camera with a horizontal baseline
 (`stereo_render.py`: every layer at its own depth, disparity increasing towards the camera).
 A scene is a stereoscopic video of `time_steps` steps; every step is one example, the pair
@@ -13,9 +13,8 @@ import dataclasses
 import numpy as np
 import tensorflow_datasets as tfds
 
-from dflow_tf.data import schema
+from dflow_tf.data import render, schema
 from tfds_builders import _common
-from tfds_builders.synthetic_flow import render
 from tfds_builders.synthetic_stereo import stereo_render
 
 
