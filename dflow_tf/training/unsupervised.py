@@ -23,12 +23,14 @@ class UnsupervisedTask:
       alpha1, alpha2: occlusion-check constants (code 0.01 / 0.5; the paper text says 0.05;
         docs/method.md §2.4).
       smoothness_weight: weight of the optional edge-aware smoothness term (0 = off, DDFlow).
+        Logged unweighted as `loss/smoothness`; `loss/<loss>` is the data term alone.
       consistency_weight: weight of the optional forward-backward consistency term
         (losses.consistency_loss on the pixels the check finds visible; 0 = off, DDFlow; UnFlow
         uses 0.2). It trains down the residual the occlusion check thresholds, so that short
         CPU runs reach masks the guard accepts (docs/training.md). It always uses the check's
-        own masks, also where the guard rejects them for the loss: on every pixel of an image
-        whose check failed it pulls the flows to the trivially consistent zero flow (measured).
+        own masks, also where the guard rejects them for the loss: applied to every pixel of an
+        image whose check failed, it pulled a weak teacher to the trivially consistent zero flow
+        (docs/training.md).
       max_occlusion_fraction: an image whose estimated occluded fraction exceeds this bound is
         trained without occlusion mask (ops.reject_implausible_occlusion): the guard against the
         all-occluded zero-loss collapse. Natural sequences rarely occlude more than a third of a
@@ -73,24 +75,31 @@ class UnsupervisedTask:
         frames = tf.cast(batch["frames"], tf.float32)
         pairs = pair_flows(model, frames)
         term = losses.census_loss if self.loss_kind == "census" else losses.photometric_loss
-        total, consistency, occluded, rejected, first_occlusion = 0.0, 0.0, 0.0, 0.0, None
+        total, data, smoothness, consistency = 0.0, 0.0, 0.0, 0.0
+        occluded, rejected, first_occlusion = 0.0, 0.0, None
         for image_a, image_b, flow_ab, flow_ba in pairs:
             flow_ab = tf.cast(flow_ab, tf.float32)
             flow_ba = tf.cast(flow_ba, tf.float32)
             (occ_a, occ_b), checked, rejected_pair = self.occlusions(flow_ab, flow_ba)
             rejected += rejected_pair
-            total += term(image_a, image_b, flow_ab, flow_ba, occ_a, occ_b)
+            data_pair = term(image_a, image_b, flow_ab, flow_ba, occ_a, occ_b)
+            data += data_pair
+            total += data_pair
             if self.consistency_weight:
                 consistency += losses.consistency_loss(flow_ab, flow_ba, *checked)
             if self.smoothness_weight:
-                total += self.smoothness_weight * (losses.smoothness_loss(flow_ab, image_a)
-                                                   + losses.smoothness_loss(flow_ba, image_b))
+                smoothness_pair = (losses.smoothness_loss(flow_ab, image_a)
+                                   + losses.smoothness_loss(flow_ba, image_b))
+                smoothness += smoothness_pair
+                total += self.smoothness_weight * smoothness_pair
             if occ_a is not None:
                 occluded += tf.reduce_mean(occ_a)
                 first_occlusion = occ_a if first_occlusion is None else first_occlusion
         count = float(len(pairs))
         loss = (total + self.consistency_weight * consistency) / count
-        scalars = {"loss/" + self.loss_kind: total / count}
+        scalars = {"loss/" + self.loss_kind: data / count}
+        if self.smoothness_weight:
+            scalars["loss/smoothness"] = smoothness / count
         if self.consistency_weight:
             scalars["loss/consistency"] = consistency / count
         if self.occlusion:
