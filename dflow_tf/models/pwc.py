@@ -171,8 +171,10 @@ class _PyramidFlowModel(keras.Model):
         for level, estimator in zip(self.levels, self.estimators):
             ref, tgt = reference[level - 1], target[level - 1]
             if flow is None:
-                # Zeros of the features' shape, not zeros_like(features): a value dependence that
-                # grappler's remapper breaks under oneDNN (docs/models.md, "Console").
+                # Zeros of the features' shape, not zeros_like(features): ZerosLike takes the
+                # features as an input, a fanout of the fused Conv2D + BiasAdd + LeakyRelu that
+                # grappler's remapper breaks under oneDNN (docs/models.md, "CPU backends: how each
+                # convolution runs", the LeakyReLU paragraph).
                 flow = tf.zeros(tf.concat([tf.shape(ref)[:3], [2]], axis=0), ref.dtype)
                 warped = tgt  # warping by zero flow is the identity
             else:
