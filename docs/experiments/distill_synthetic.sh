@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Distillation experiment on the embedded synthetic_flow dataset (results: docs/distillation.md).
+# Distillation experiment on the embedded synthetic_flow dataset (results: docs/results/distillation_synthetic.md).
 #
 # 1. teachers: gin/teacher.gin runs (photometric then census + occlusion), one per seed; a teacher
 #    folder that already exists is reused (finished stages are skipped, killed ones resume);

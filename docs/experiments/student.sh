@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # The student stage of gin/distill.gin against existing teachers (the first also initialises the
 # student), with extra gin bindings, evaluated on the synthetic validation split every 100 steps
-# (OUT/student/eval_curve.jsonl). Used by distill_synthetic.sh and for ablations:
+# (OUT/student/eval_curve.jsonl). It pins the student settings of the experiments in
+# docs/results/distillation_synthetic.md (learning rate 1e-4, 128x192 patches; gin/distill.gin's
+# own student uses 4e-4 on 128x128 patches); bindings given as arguments override them. Used by
+# distill_synthetic.sh and for ablations:
 #
 #   NAME=crop_superpixel bash docs/experiments/student.sh \
 #       'StudentTransforms.geometric=False' 'StudentTransforms.appearance=False'
@@ -23,4 +26,6 @@ python -m dflow_tf.train --gin_file=gin/distill.gin --output_dir="$OUT" \
   --gin_param="student/train_stage.init_from=\"$first\"" \
   --gin_param="student/train_stage.num_steps=$STEPS" \
   --gin_param='student/train_stage.eval_every=100' \
-  --gin_param='student/train_stage.eval_batches=13' ${params[@]+"${params[@]}"}
+  --gin_param='student/train_stage.eval_batches=13' \
+  --gin_param='student/make_optimizer.learning_rate=1e-4' \
+  --gin_param='StudentTransforms.crop_size=(128, 192)' ${params[@]+"${params[@]}"}
