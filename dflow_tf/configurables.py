@@ -1,5 +1,5 @@
-"""Every name the gin files may use, registered in one place: import this module before parsing
-a gin file (dflow_tf.train does).
+"""Makes every name the gin files may use known to gin: import this module before parsing a gin
+file (dflow_tf.train does).
 
 Classes and functions of dflow_tf that gin configures carry `@gin.configurable` in their own
 module (so that a call from Python, e.g. train_stage -> make_optimizer, reads the bindings); this
