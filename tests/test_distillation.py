@@ -42,10 +42,10 @@ def test_ensemble_averages_teachers_and_checks_confidence_on_the_average(teacher
     b = models["b"].bidirectional(frames)
     mean_fw = (a["forward"]["flow"] + b["forward"]["flow"]) / 2
     mean_bw = (a["backward"]["flow"] + b["backward"]["flow"]) / 2
-    np.testing.assert_allclose(targets["flow_fw"], mean_fw, atol=1e-5)
-    np.testing.assert_allclose(targets["flow_bw"], mean_bw, atol=1e-5)
-    np.testing.assert_array_equal(targets["occlusion_fw"], ops.forward_backward_occlusion(mean_fw, mean_bw))
-    np.testing.assert_array_equal(targets["occlusion_bw"], ops.forward_backward_occlusion(mean_bw, mean_fw))
+    np.testing.assert_allclose(targets["teacher_flow_fw"], mean_fw, atol=1e-5)
+    np.testing.assert_allclose(targets["teacher_flow_bw"], mean_bw, atol=1e-5)
+    np.testing.assert_array_equal(targets["teacher_occlusion_fw"], ops.forward_backward_occlusion(mean_fw, mean_bw))
+    np.testing.assert_array_equal(targets["teacher_occlusion_bw"], ops.forward_backward_occlusion(mean_bw, mean_fw))
 
 
 def test_mixed_ensemble_uses_five_frame_windows_and_the_centre_pair(teacher_dirs):
@@ -57,8 +57,8 @@ def test_mixed_ensemble_uses_five_frame_windows_and_the_centre_pair(teacher_dirs
     two = models["a"].bidirectional(frames[:, 2:4])
     three_fw = models["c"].bidirectional(frames[:, 1:4])["forward"]["flow"]    # centre 2 -> 3
     three_bw = models["c"].bidirectional(frames[:, 2:5])["backward"]["flow"]   # centre 3 -> 2
-    np.testing.assert_allclose(targets["flow_fw"], (two["forward"]["flow"] + three_fw) / 2, atol=1e-5)
-    np.testing.assert_allclose(targets["flow_bw"], (two["backward"]["flow"] + three_bw) / 2, atol=1e-5)
+    np.testing.assert_allclose(targets["teacher_flow_fw"], (two["forward"]["flow"] + three_fw) / 2, atol=1e-5)
+    np.testing.assert_allclose(targets["teacher_flow_bw"], (two["backward"]["flow"] + three_bw) / 2, atol=1e-5)
 
 
 def test_missing_teacher_checkpoint_is_named(tmp_path):

@@ -273,20 +273,21 @@ def test_appearance_blur_matches_scipy_and_noise_std():
 # ---------------------------------------------------------------------------- everything
 
 def teacher_targets(batch, height, width, seed=6):
+    """Random teacher targets under the schema.TEACHER_KEYS."""
     rng = np.random.default_rng(seed)
-    flows = {k: rng.normal(size=(batch, height, width, 2)).astype(np.float32) for k in ("fw", "bw")}
-    occlusions = {k: (rng.random((batch, height, width, 1)) > 0.8).astype(np.float32) for k in ("fw", "bw")}
-    return flows, occlusions
+    flows = {f"teacher_flow_{k}": rng.normal(size=(batch, height, width, 2)).astype(np.float32) for k in ("fw", "bw")}
+    occlusions = {f"teacher_occlusion_{k}": (rng.random((batch, height, width, 1)) > 0.8).astype(np.float32)
+                  for k in ("fw", "bw")}
+    return {**flows, **occlusions}
 
 
 def test_student_transforms_off_is_identity():
     frames = smooth_frames((2, 3, 16, 20, 3))
-    flows, occlusions = teacher_targets(2, 16, 20)
-    out = StudentTransforms(superpixel=False).apply(frames, flows, occlusions, SEED, pair_index=1)
+    targets = teacher_targets(2, 16, 20)
+    out = StudentTransforms(superpixel=False).apply(frames, targets, SEED, pair_index=1)
     np.testing.assert_array_equal(out["frames"], frames)
-    for key in ("fw", "bw"):
-        np.testing.assert_array_equal(out["flows"][key], flows[key])
-        np.testing.assert_array_equal(out["teacher_occlusion"][key], occlusions[key])
+    for key, value in targets.items():
+        np.testing.assert_array_equal(out[key], value)
     for key in ("noise_mask_fw", "noise_mask_bw"):
         np.testing.assert_array_equal(out[key], 0.0)
     np.testing.assert_array_equal(out["inside"], 1.0)
@@ -295,18 +296,18 @@ def test_student_transforms_off_is_identity():
 def test_student_transforms_end_to_end():
     batch, num, height, width, size = 2, 3, 40, 48, (32, 40)
     frames = smooth_frames((batch, num, height, width, 3))
-    flows, occlusions = teacher_targets(batch, height, width)
+    targets = teacher_targets(batch, height, width)
     config = StudentTransforms(crop_size=size, superpixel=True, superpixel_segments=60, geometric=True,
                                max_translation=0.2, appearance=True, photometric={"brightness": 0.2})
 
     @tf.function
     def step(f, s):
-        return config.apply(f, flows, occlusions, s, pair_index=1)
+        return config.apply(f, targets, s, pair_index=1)
     out = step(frames, SEED)
     assert out["frames"].shape == (batch, num, *size, 3)
     for key in ("fw", "bw"):
-        assert out["flows"][key].shape == (batch, *size, 2)
-        occlusion = out["teacher_occlusion"][key].numpy()
+        assert out[f"teacher_flow_{key}"].shape == (batch, *size, 2)
+        occlusion = out[f"teacher_occlusion_{key}"].numpy()
         assert occlusion.shape == (batch, *size, 1)
         assert set(np.unique(occlusion)) <= {0.0, 1.0}
         outside = out["inside"].numpy() == 0
@@ -314,7 +315,7 @@ def test_student_transforms_end_to_end():
     assert out["inside"].numpy().mean() < 1.0  # a 20 % translation leaves uncovered pixels
     noise_bw = out["noise_mask_bw"].numpy()
     assert 0.0 < noise_bw.mean() < 1.0
-    np.testing.assert_array_equal(out["noise_mask_fw"], noised_correspondences(noise_bw, out["flows"]["fw"]))
+    np.testing.assert_array_equal(out["noise_mask_fw"], noised_correspondences(noise_bw, out["teacher_flow_fw"]))
     assert float(tf.reduce_min(out["frames"])) >= 0.0 and float(tf.reduce_max(out["frames"])) <= 1.0
     again = step(frames, SEED)
     np.testing.assert_array_equal(again["frames"], out["frames"])

@@ -49,12 +49,15 @@ STEREO = "stereo"
 COMMON_KEYS = (ID, FRAMES, FLOW, VALID, OCCLUSION, HAS_FLOW, HAS_OCCLUSION)
 #: Keys present only where every consecutive pair has ground truth (synthetic_flow).
 SEQUENCE_KEYS = (FLOW_FW, FLOW_BW, OCCLUSION_FW, OCCLUSION_BW)
-#: Spatial keys by kind (the pipeline transforms each kind in its own way).
-#: Teacher annotations of the reference pair, stored by dflow_tf.distillation.precompute.
+#: Teacher targets of the reference pair, by these names wherever they go: the ensemble's
+#: annotations (TeacherEnsemble.annotate), the datasets of dflow_tf.distillation.precompute, the
+#: student's transforms (StudentTransforms.apply) and objective (DistillationTask).
 TEACHER_FLOW_FW = "teacher_flow_fw"
 TEACHER_FLOW_BW = "teacher_flow_bw"
 TEACHER_OCCLUSION_FW = "teacher_occlusion_fw"
 TEACHER_OCCLUSION_BW = "teacher_occlusion_bw"
+TEACHER_KEYS = (TEACHER_FLOW_FW, TEACHER_FLOW_BW, TEACHER_OCCLUSION_FW, TEACHER_OCCLUSION_BW)
+#: Spatial keys by kind (the pipeline transforms each kind in its own way).
 FLOW_KEYS = (FLOW, FLOW_FW, FLOW_BW, TEACHER_FLOW_FW, TEACHER_FLOW_BW)
 MASK_KEYS = (VALID, OCCLUSION, OCCLUSION_FW, OCCLUSION_BW, TEACHER_OCCLUSION_FW, TEACHER_OCCLUSION_BW)
 

@@ -42,7 +42,7 @@ def annotated_examples(teachers, source, split, data_dir=None, manual_dir=None, 
         frames = tf.image.convert_image_dtype(batch[schema.FRAMES], tf.uint8, saturate=True)
         for i in range(int(frames.shape[0])):
             yield {schema.ID: batch[schema.ID][i], schema.FRAMES: frames[i],
-                   **{"teacher_" + key: value[i] for key, value in targets.items()}}
+                   **{key: value[i] for key, value in targets.items()}}
 
 
 def precompute_teacher_targets(teachers, source, split, out_dir, data_dir=None, manual_dir=None, batch_size=4,

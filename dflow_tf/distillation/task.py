@@ -6,12 +6,10 @@ import gin
 import tensorflow as tf
 
 from dflow_tf import losses, ops
+from dflow_tf.data import schema
 from dflow_tf.data.frame_windows import reference_index, training_window
 from dflow_tf.ops.occlusion import OCCLUSION_ALPHA1, OCCLUSION_ALPHA2
 from dflow_tf.training.flows import centre_pair_flows
-
-#: Batch keys of precomputed teacher targets (dflow_tf.distillation.precompute).
-TEACHER_KEYS = ("teacher_flow_fw", "teacher_flow_bw", "teacher_occlusion_fw", "teacher_occlusion_bw")
 
 
 @gin.configurable
@@ -20,8 +18,8 @@ class DistillationTask:
     dflow_tf.training.task.Task).
 
     Per step: teacher targets for the window's reference pair (a, a+1) come from the frozen
-    `teachers` on the clean large crop (online mode) or from the batch (precomputed mode, keys
-    TEACHER_KEYS); `transforms` (StudentTransforms) derive the student's input and transform the
+    `teachers` on the clean large crop (online mode) or from the batch (precomputed mode), both
+    under the keys schema.TEACHER_KEYS; `transforms` (StudentTransforms) derive the student's input and transform the
     targets alike; then
 
       loss = census(student, mask 1 - O_s, noised correspondences excluded)
@@ -69,35 +67,28 @@ class DistillationTask:
                 for path, model in self.teachers.members_outside(experiment_dir)}
 
     def targets(self, batch):
-        """Teacher flows and occlusions of the reference pair: from the batch, else the teachers."""
-        if all(key in batch for key in TEACHER_KEYS):
-            return {key: tf.cast(batch[key], tf.float32) for key in TEACHER_KEYS}
+        """Teacher flows and occlusions of the reference pair (schema.TEACHER_KEYS): from the batch,
+        else the teachers."""
+        if all(key in batch for key in schema.TEACHER_KEYS):
+            return {key: tf.cast(batch[key], tf.float32) for key in schema.TEACHER_KEYS}
         if self.teachers is None:
             raise ValueError("DistillationTask has no teachers and the batch carries no precomputed targets "
-                             f"(keys {TEACHER_KEYS}); bind DistillationTask.teachers or use a precomputed dataset")
-        annotated = self.teachers.annotate(tf.cast(batch["frames"], tf.float32))
-        return {"teacher_" + key: value for key, value in annotated.items()}
+                             f"(keys {schema.TEACHER_KEYS}); bind DistillationTask.teachers or use a precomputed "
+                             "dataset")
+        return self.teachers.annotate(tf.cast(batch["frames"], tf.float32))
 
     def prepare(self, batch):
-        """Teacher targets and the student's transformed input; runs outside the gradient tape."""
+        """Teacher targets and the student's input (StudentTransforms.apply's keys); runs outside
+        the gradient tape."""
         frames = tf.cast(batch["frames"], tf.float32)
         targets = self.targets(batch)
-        a = reference_index(int(frames.shape[1]))
-        zeros = tf.zeros_like(frames[:, 0, :, :, :1])
-        prepared = {"frames": frames, "noise_fw": zeros, "noise_bw": zeros, "inside": 1.0 - zeros, **targets}
         if self.transforms is not None:
-            out = self.transforms.apply(
-                frames, {"fw": targets["teacher_flow_fw"], "bw": targets["teacher_flow_bw"]},
-                {"fw": targets["teacher_occlusion_fw"], "bw": targets["teacher_occlusion_bw"]},
-                batch["seed"], pair_index=a)
-            prepared = {
-                "frames": out["frames"],
-                "teacher_flow_fw": out["flows"]["fw"], "teacher_flow_bw": out["flows"]["bw"],
-                "teacher_occlusion_fw": out["teacher_occlusion"]["fw"],
-                "teacher_occlusion_bw": out["teacher_occlusion"]["bw"],
-                "noise_fw": out["noise_mask_fw"], "noise_bw": out["noise_mask_bw"],
-                "inside": out["inside"],
-            }
+            prepared = self.transforms.apply(frames, targets, batch["seed"], pair_index=reference_index(
+                int(frames.shape[1])))
+        else:
+            zeros = tf.zeros_like(frames[:, 0, :, :, :1])
+            prepared = {"frames": frames, **targets, "noise_mask_fw": zeros, "noise_mask_bw": zeros,
+                        "inside": 1.0 - zeros}
         return {key: tf.stop_gradient(value) for key, value in prepared.items()}
 
     def compute_loss(self, model, batch):
@@ -110,21 +101,21 @@ class DistillationTask:
         # The student's own loss skips noised correspondences and pixels that the geometric
         # transform filled from outside the source image (black).
         census = losses.census_loss(frames[:, a], frames[:, a + 1], flow_fw, flow_bw, occ_fw, occ_bw,
-                                    mask_fw=(1.0 - batch["noise_fw"]) * batch["inside"],
-                                    mask_bw=(1.0 - batch["noise_bw"]) * batch["inside"])
-        mask_fw = losses.distillation_mask(occ_fw, batch["teacher_occlusion_fw"], extra=batch["noise_fw"])
-        mask_bw = losses.distillation_mask(occ_bw, batch["teacher_occlusion_bw"], extra=batch["noise_bw"])
-        distill = losses.distillation_loss(flow_fw, batch["teacher_flow_fw"], mask_fw,
-                                           flow_bw, batch["teacher_flow_bw"], mask_bw)
+                                    mask_fw=(1.0 - batch["noise_mask_fw"]) * batch["inside"],
+                                    mask_bw=(1.0 - batch["noise_mask_bw"]) * batch["inside"])
+        mask_fw = losses.distillation_mask(occ_fw, batch[schema.TEACHER_OCCLUSION_FW], extra=batch["noise_mask_fw"])
+        mask_bw = losses.distillation_mask(occ_bw, batch[schema.TEACHER_OCCLUSION_BW], extra=batch["noise_mask_bw"])
+        distill = losses.distillation_loss(flow_fw, batch[schema.TEACHER_FLOW_FW], mask_fw,
+                                           flow_bw, batch[schema.TEACHER_FLOW_BW], mask_bw)
         loss = census + self.distillation_weight * distill
         scalars = {
             "loss/census": census,
             "loss/distillation": distill,
             "occlusion_ratio/student": tf.reduce_mean(occ_fw),
-            "occlusion_ratio/teacher": tf.reduce_mean(batch["teacher_occlusion_fw"]),
+            "occlusion_ratio/teacher": tf.reduce_mean(batch[schema.TEACHER_OCCLUSION_FW]),
             "distillation_mask_ratio": tf.reduce_mean(mask_fw),
         }
-        pictures = {"frame": frames[:, a], "flow_student": flow_fw, "flow_teacher": batch["teacher_flow_fw"],
-                    "occlusion_student": occ_fw, "occlusion_teacher": batch["teacher_occlusion_fw"],
+        pictures = {"frame": frames[:, a], "flow_student": flow_fw, "flow_teacher": batch[schema.TEACHER_FLOW_FW],
+                    "occlusion_student": occ_fw, "occlusion_teacher": batch[schema.TEACHER_OCCLUSION_FW],
                     "distillation_mask": mask_fw}
         return loss, scalars, pictures

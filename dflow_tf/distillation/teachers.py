@@ -6,6 +6,7 @@ import tensorflow as tf
 
 from dflow_tf import ops
 from dflow_tf.checkpoints import load_model
+from dflow_tf.data import schema
 from dflow_tf.data.frame_windows import training_window
 from dflow_tf.ops.occlusion import OCCLUSION_ALPHA1, OCCLUSION_ALPHA2
 from dflow_tf.training.flows import centre_pair_flows
@@ -74,8 +75,9 @@ class TeacherEnsemble:
             or 5).
 
         Returns:
-          dict: flow_fw, flow_bw [B, H, W, 2] (averaged, frame a -> a+1 and a+1 -> a) and
-          occlusion_fw, occlusion_bw [B, H, W, 1] (1 = not confident), all without gradient.
+          dict (schema.TEACHER_KEYS): teacher_flow_fw, teacher_flow_bw [B, H, W, 2] (averaged,
+          frame a -> a+1 and a+1 -> a) and teacher_occlusion_fw, teacher_occlusion_bw
+          [B, H, W, 1] (1 = not confident), all without gradient.
         """
         forward, backward = [], []
         for model in self.models:
@@ -85,8 +87,8 @@ class TeacherEnsemble:
         flow_fw = tf.stop_gradient(tf.add_n(forward) / len(forward))
         flow_bw = tf.stop_gradient(tf.add_n(backward) / len(backward))
         return {
-            "flow_fw": flow_fw,
-            "flow_bw": flow_bw,
-            "occlusion_fw": ops.forward_backward_occlusion(flow_fw, flow_bw, self.alpha1, self.alpha2),
-            "occlusion_bw": ops.forward_backward_occlusion(flow_bw, flow_fw, self.alpha1, self.alpha2),
+            schema.TEACHER_FLOW_FW: flow_fw,
+            schema.TEACHER_FLOW_BW: flow_bw,
+            schema.TEACHER_OCCLUSION_FW: ops.forward_backward_occlusion(flow_fw, flow_bw, self.alpha1, self.alpha2),
+            schema.TEACHER_OCCLUSION_BW: ops.forward_backward_occlusion(flow_bw, flow_fw, self.alpha1, self.alpha2),
         }

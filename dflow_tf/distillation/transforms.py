@@ -35,6 +35,7 @@ import gin
 import tensorflow as tf
 
 from dflow_tf import ops
+from dflow_tf.data import schema
 from dflow_tf.data.augment import Photometric, photometric_jitter
 from dflow_tf.data.seeds import split_seed
 from dflow_tf.distillation.superpixels import (
@@ -56,6 +57,9 @@ MAX_ROTATION = 0.01  # radians
 MAX_TRANSLATION = 0.03  # fraction of the size
 NOISE_STD = (0.0, 0.04)
 BLUR_SIGMA = (0.0, 1.0)
+#: The teacher targets that `StudentTransforms.apply` transforms as flows and as masks.
+_TARGET_FLOWS = (schema.TEACHER_FLOW_FW, schema.TEACHER_FLOW_BW)
+_TARGET_OCCLUSIONS = (schema.TEACHER_OCCLUSION_FW, schema.TEACHER_OCCLUSION_BW)
 
 
 def _check_frames(frames):
@@ -325,7 +329,7 @@ class StudentTransforms:
             self.photometric = Photometric(**self.photometric)
 
     @tf.autograph.experimental.do_not_convert  # static Python control flow only; saves ~10 s of tracing
-    def apply(self, frames, teacher_flows, teacher_occlusions, seed, pair_index):
+    def apply(self, frames, targets, seed, pair_index):
         """Derives the student's input and aligns the teacher's targets with it.
 
         Order: geometric (on the large crop), crop, superpixel noise on frame pair_index + 1,
@@ -334,23 +338,24 @@ class StudentTransforms:
 
         Args:
           frames: float32 [B, N, H, W, 3] in [0, 1], the large crop the teacher saw.
-          teacher_flows: {"fw": frame a -> a+1, "bw": frame a+1 -> a}, float [B, H, W, 2].
-          teacher_occlusions: {"fw", "bw"}, float [B, H, W, 1], 1 = teacher not confident.
+          targets: the teacher targets (schema.TEACHER_KEYS; other keys are ignored):
+            teacher_flow_fw (frame a -> a+1) and teacher_flow_bw (frame a+1 -> a), float
+            [B, H, W, 2]; teacher_occlusion_fw and teacher_occlusion_bw, float [B, H, W, 1],
+            1 = teacher not confident.
           seed: int32/int64 [2].
           pair_index: a, the distilled pair frames[:, a] -> frames[:, a + 1] (Python int).
 
         Returns:
           dict at the student's size (h, w) = crop_size or (H, W):
             frames [B, N, h, w, 3]: the student's input;
-            flows {"fw", "bw"} [B, h, w, 2] and teacher_occlusion {"fw", "bw"} [B, h, w, 1];
+            the targets (schema.TEACHER_KEYS), [B, h, w, 2] and [B, h, w, 1];
             noise_mask_fw [B, h, w, 1]: frame-a pixels whose teacher target lands in the noise;
             noise_mask_bw [B, h, w, 1]: the noised pixels of frame a+1 (zeros when off);
             inside [B, h, w, 1]: 1 where the student's pixel has source content (geometric).
         """
         frames = _check_frames(frames)
-        flows = _check_maps("teacher_flows", {k: teacher_flows[k] for k in ("fw", "bw")}, frames, channels=2)
-        occlusions = _check_maps("teacher_occlusions", {k: teacher_occlusions[k] for k in ("fw", "bw")},
-                                 frames, channels=1)
+        flows = _check_maps("targets", {k: targets[k] for k in _TARGET_FLOWS}, frames, channels=2)
+        occlusions = _check_maps("targets", {k: targets[k] for k in _TARGET_OCCLUSIONS}, frames, channels=1)
         seed_geometric, seed_crop, seed_noise, seed_appearance = tf.unstack(split_seed(seed, 4))
         inside = tf.ones_like(frames[:, 0, :, :, :1])
         if self.geometric:
@@ -358,20 +363,15 @@ class StudentTransforms:
                 frames, flows, occlusions, seed_geometric, self.zoom, self.max_rotation, self.max_translation,
                 self.flip_horizontal, self.flip_vertical)
             occlusions = {key: tf.maximum(value, 1.0 - inside) for key, value in occlusions.items()}
+        maps = {**flows, **occlusions, "inside": inside}
         if self.crop_size is not None:
-            maps = {"inside": inside, **{"flow_" + k: v for k, v in flows.items()},
-                    **{"occlusion_" + k: v for k, v in occlusions.items()}}
             frames, maps = crop_window(frames, maps, self.crop_size, seed_crop)
-            inside = maps["inside"]
-            flows = {k: maps["flow_" + k] for k in flows}
-            occlusions = {k: maps["occlusion_" + k] for k in occlusions}
         if self.superpixel:
             frames, noise_bw = superpixel_noise(frames, pair_index + 1, seed_noise, self.superpixel_segments,
                                                 self.superpixel_compactness, self.superpixel_num_noised)
-            noise_fw = noised_correspondences(noise_bw, flows["fw"])
+            noise_fw = noised_correspondences(noise_bw, maps[schema.TEACHER_FLOW_FW])
         else:
-            noise_bw = noise_fw = tf.zeros_like(inside)
+            noise_bw = noise_fw = tf.zeros_like(maps["inside"])
         if self.appearance:
             frames = appearance(frames, seed_appearance, self.photometric, self.noise_std, self.blur_sigma)
-        return {"frames": frames, "flows": flows, "teacher_occlusion": occlusions,
-                "noise_mask_fw": noise_fw, "noise_mask_bw": noise_bw, "inside": inside}
+        return {"frames": frames, **maps, "noise_mask_fw": noise_fw, "noise_mask_bw": noise_bw}
