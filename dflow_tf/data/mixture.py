@@ -13,14 +13,15 @@ are cut to the training window the task asks for (`num_frames`; None, as in eval
 shortest window any source stores, centred on the reference pair), to `crop_size`, and to the keys
 every source has (sequence ground truth such as `flow_fw` is dropped when a source lacks it);
 `stereo` is kept, False for samples of non-stereo sources. Shuffled reads mix the sources at
-random per sample (`sample_from_datasets`, seeded, `weights` default: proportional to split
-size); unshuffled reads (evaluation) concatenate them in order. Each source's random transforms
-use a seed of its own, derived from the stage's seed.
+random per sample, unshuffled reads (evaluation) concatenate them in order (`sources.combine`, as
+for a CombinedSource; `weights` default: proportional to split size). Each source's random
+transforms use a seed of its own, derived from the stage's seed.
 """
 import gin
 import tensorflow as tf
 
 from dflow_tf.data import schema
+from dflow_tf.data.sources import combine, source_list
 
 
 @gin.configurable
@@ -36,11 +37,7 @@ class MixedSource:
     """
 
     def __init__(self, sources=gin.REQUIRED, weights=None, split_sources=None):
-        if isinstance(sources, str):
-            sources = [sources]
-        if not sources:
-            raise ValueError("MixedSource.sources must name at least one dataset")
-        self.sources = list(sources)
+        self.sources = source_list(sources, "MixedSource")
         if weights is not None and (len(weights) != len(self.sources) or min(weights) < 0 or sum(weights) <= 0):
             raise ValueError(f"MixedSource.weights {list(weights)} must be one non-negative weight per source "
                              f"({len(self.sources)}), not all zero")
@@ -78,18 +75,8 @@ class MixedSource:
                                               drop_remainder=False, sparse=source_sparse, **sample_kwargs)
             parts.append(samples.unbatch())
             sizes.append(float(builder.info.splits[split].num_examples))
-        parts = _common_keys(parts)
-        if len(parts) == 1:
-            mixed = parts[0]
-        elif shuffle:
-            weights = [self.weights[i] for i in chosen] if self.weights is not None else sizes
-            total = sum(weights) or 1.0
-            mixed = tf.data.Dataset.sample_from_datasets(parts, weights=[w / total for w in weights], seed=seed,
-                                                         stop_on_empty_dataset=False)
-        else:
-            mixed = parts[0]
-            for ds in parts[1:]:
-                mixed = mixed.concatenate(ds)
+        weights = [self.weights[i] for i in chosen] if self.weights is not None else sizes
+        mixed = combine(_common_keys(parts), weights, shuffle, seed)
         return mixed.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)
 
 

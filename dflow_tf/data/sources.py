@@ -19,6 +19,9 @@ else a path. An entry selects the examples whose id equals it or starts with it 
 
 With several sources, shuffled reads interleave them at random (`sample_from_datasets`, seeded,
 weighted by split size, every example once per pass); unshuffled reads concatenate them in order.
+`combine` does this for both kinds of several sources: this module's (examples of one schema,
+combined before decoding) and `dflow_tf.data.mixture.MixedSource`'s (samples of each source's own
+pipeline, combined after it).
 """
 import os
 import re
@@ -59,6 +62,35 @@ def filter_by_ids(examples, entries):
     return examples.filter(lambda ex: tf.strings.regex_full_match(ex[schema.ID], pattern))
 
 
+def source_list(sources, owner):
+    """`sources` ("name" or a list of names / builders) as a non-empty list; ValueError naming the
+    binding `<owner>.sources` when it is empty."""
+    if isinstance(sources, str):
+        sources = [sources]
+    if not sources:
+        raise ValueError(f"{owner}.sources must name at least one dataset")
+    return list(sources)
+
+
+def combine(parts, weights, shuffle, seed=None):
+    """One dataset of the datasets `parts` (one per source).
+
+    shuffle: elements drawn at random, from part i with probability weights[i] / sum(weights)
+    (`sample_from_datasets` with `seed`, until every part is exhausted: each element once per
+    pass); else the parts concatenated in order. A single part is returned as it is.
+    """
+    if len(parts) == 1:
+        return parts[0]
+    if not shuffle:
+        combined = parts[0]
+        for ds in parts[1:]:
+            combined = combined.concatenate(ds)
+        return combined
+    total = sum(weights) or 1.0
+    return tf.data.Dataset.sample_from_datasets(parts, weights=[w / total for w in weights], seed=seed,
+                                                stop_on_empty_dataset=False)
+
+
 class _Info:
     def __init__(self, features):
         self.features = features
@@ -80,11 +112,7 @@ class CombinedSource:
     """
 
     def __init__(self, sources=gin.REQUIRED, id_splits=None, data_dir=None):
-        if isinstance(sources, str):
-            sources = [sources]
-        if not sources:
-            raise ValueError("CombinedSource.sources must name at least one dataset")
-        self.sources = list(sources)
+        self.sources = source_list(sources, "CombinedSource")
         self.id_splits = {name: (base, read_id_list(ids)) for name, (base, ids) in (id_splits or {}).items()}
         self.data_dir = data_dir
         self._builders = None
@@ -131,14 +159,5 @@ class CombinedSource:
                 ds = filter_by_ids(ds, entries)
             parts.append(ds)
             sizes.append(float(builder.info.splits[base].num_examples))
-        if len(parts) == 1:
-            return parts[0]
-        if not shuffle_files:
-            combined = parts[0]
-            for ds in parts[1:]:
-                combined = combined.concatenate(ds)
-            return combined
         seed = read_config.shuffle_seed if read_config is not None else None
-        total = sum(sizes) or 1.0
-        return tf.data.Dataset.sample_from_datasets(parts, weights=[s / total for s in sizes], seed=seed,
-                                                    stop_on_empty_dataset=False)
+        return combine(parts, sizes, shuffle_files, seed)
