@@ -6,6 +6,7 @@ from scipy import ndimage
 
 import tfds_builders
 from dflow_tf.data import augment as aug, pipeline, render, schema
+from dflow_tf.data.seeds import split_int_seed
 
 SEED = tf.constant([3, 11], tf.int64)
 
@@ -238,3 +239,11 @@ def test_kitti_pipeline_crops_sparse_ground_truth(tmp_path):
         expected = np.broadcast_to([26 / w, 0.5 * 14 / h], flow[valid].shape)
         np.testing.assert_allclose(np.abs(flow[valid]), expected, rtol=1e-5)
         assert not flow[~valid].any()
+
+
+def test_split_int_seed_gives_distinct_reproducible_int_seeds():
+    """The int seeds of a MixedSource's sources: one per source, each its own, the same on every call."""
+    seeds = split_int_seed(3, 4)
+    assert seeds == split_int_seed(3, 4) and len(set(seeds)) == 4
+    assert all(isinstance(s, int) and 0 <= s < 2 ** 31 for s in seeds)
+    assert not set(split_int_seed(4, 4)) & set(seeds)

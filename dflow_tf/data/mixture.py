@@ -15,12 +15,13 @@ every source has (sequence ground truth such as `flow_fw` is dropped when a sour
 `stereo` is kept, False for samples of non-stereo sources. Shuffled reads mix the sources at
 random per sample, unshuffled reads (evaluation) concatenate them in order (`sources.combine`, as
 for a CombinedSource; `weights` default: proportional to split size). Each source's random
-transforms use a seed of its own, derived from the stage's seed.
+transforms use a seed of its own, split from the stage's seed (`seeds.split_int_seed`).
 """
 import gin
 import tensorflow as tf
 
 from dflow_tf.data import schema
+from dflow_tf.data.seeds import split_int_seed
 from dflow_tf.data.sources import combine, source_list
 
 
@@ -66,9 +67,10 @@ class MixedSource:
         if sample_kwargs.get("num_frames") is None:  # all frames: the shortest stored window of the sources
             sample_kwargs["num_frames"] = min(b.info.features[schema.FRAMES].shape[0] for b in builders.values())
         parts, sizes = [], []
+        source_seeds = split_int_seed(seed, len(self.sources))
         for i, builder in builders.items():
             source_sparse = builder.name in pipeline.SPARSE_BUILDERS if sparse is None else sparse
-            source_seed = seed * len(self.sources) + i
+            source_seed = source_seeds[i]
             examples = pipeline.read_examples(builder, split, shuffle=shuffle, seed=source_seed)
             samples = pipeline.build_pipeline(examples, builder.info.features, batch_size=1, seed=source_seed,
                                               shuffle=shuffle, shuffle_buffer=shuffle_buffer, repeat=repeat,
