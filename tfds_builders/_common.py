@@ -1,13 +1,13 @@
-"""Helpers shared by the builders: manual-directory checks, frame and ground-truth loading.
+"""Helpers shared by the builders: manual-directory checks, frame and ground-truth loading
+(frames are encoded by `dflow_tf.data.schema.encode_png`, which `dflow_tf.data.footage` uses too).
 
 Files are read through `dflow_tf.io` (whose errors, `FlowFileError`, name the file); paths are
 `epath.Path`s so that the builders never touch `os` directly.
 """
-import cv2
-import numpy as np
 from etils import epath
 
 from dflow_tf import io as flow_io
+from dflow_tf.data.schema import encode_png
 
 
 class ManualDirError(FileNotFoundError):
@@ -28,15 +28,6 @@ def require(path, manual_dir, instructions_hint):
 def sorted_names(folder, pattern):
     """Sorted base names of `folder`'s entries matching the glob `pattern`."""
     return sorted(p.name for p in epath.Path(folder).glob(pattern))
-
-
-def encode_png(rgb):
-    """uint8 RGB [H, W, 3] -> PNG bytes (lossless; fast compression level)."""
-    ok, buf = cv2.imencode(".png", np.ascontiguousarray(rgb[..., ::-1]),
-                           [cv2.IMWRITE_PNG_COMPRESSION, 1])
-    if not ok:
-        raise ValueError(f"cannot PNG-encode an image of shape {rgb.shape}")
-    return buf.tobytes()
 
 
 def load_frames(paths):

@@ -49,7 +49,6 @@ import tensorflow_datasets as tfds
 from dflow_tf.data import frame_windows, schema
 from dflow_tf.io.flow_files import IMAGE_EXTENSIONS, FlowFileError, read_image
 from dflow_tf.io.sequences import VIDEO_EXTENSIONS, image_files, video_frames
-from tfds_builders._common import encode_png
 
 #: Windows the footage can be stored in (two-frame models train on 2, three-frame ones on 5).
 WINDOW_LENGTHS = (2, 3, 5)
@@ -292,7 +291,7 @@ class FootageWindows(tfds.core.GeneratorBasedBuilder):
         empty = schema.no_ground_truth(c.height, c.width)
 
         def transform(rgb):
-            return encode_png(cover_and_crop(rgb, (c.height, c.width)))
+            return schema.encode_png(cover_and_crop(rgb, (c.height, c.width)))
 
         for clip in clips:
             for key, frames in clip_windows(clip, c.num_frames, c.stride, [], transform):

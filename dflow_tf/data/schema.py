@@ -27,6 +27,7 @@ Only in the stereo builders (`synthetic_stereo`, `kitti_stereo`; N = 2):
                          frames[1] the right view; `flow` is then (-disparity, 0) (a left pixel x
                          is seen at x - d on the right) and evaluation reports disparity metrics.
 """
+import cv2
 import numpy as np
 import tensorflow_datasets as tfds
 
@@ -109,6 +110,15 @@ def features(num_frames, height=None, width=None, sequence_ground_truth=False, c
             raise ValueError(f"a stereo example is a pair (left, right), got num_frames={num_frames}")
         spec[STEREO] = f.Scalar(dtype=np.bool_, doc="rectified stereo pair: frames = (left, right)")
     return f.FeaturesDict(spec)
+
+
+def encode_png(rgb):
+    """uint8 RGB [H, W, 3] -> the PNG bytes of a stored frame (lossless; fast compression level)."""
+    ok, buf = cv2.imencode(".png", np.ascontiguousarray(rgb[..., ::-1]),
+                           [cv2.IMWRITE_PNG_COMPRESSION, 1])
+    if not ok:
+        raise ValueError(f"cannot PNG-encode an image of shape {rgb.shape}")
+    return buf.tobytes()
 
 
 def no_ground_truth(height, width):

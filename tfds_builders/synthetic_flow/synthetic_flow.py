@@ -11,7 +11,6 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from dflow_tf.data import frame_windows, render, schema
-from tfds_builders import _common
 
 
 @dataclasses.dataclass
@@ -93,7 +92,7 @@ class SyntheticFlow(tfds.core.GeneratorBasedBuilder):
             key = f"{split}/{index:06d}"
             example = {
                 schema.ID: key,
-                schema.FRAMES: [_common.encode_png(frame) for frame in sample["frames"]],
+                schema.FRAMES: [schema.encode_png(frame) for frame in sample["frames"]],
                 schema.FLOW: sample["flow_fw"][ref],
                 schema.VALID: np.ones((c.height, c.width, 1), bool),
                 schema.OCCLUSION: sample["occlusion_fw"][ref],

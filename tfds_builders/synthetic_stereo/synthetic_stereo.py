@@ -14,7 +14,6 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from dflow_tf.data import render, schema
-from tfds_builders import _common
 from tfds_builders.synthetic_stereo import stereo_render
 
 
@@ -86,7 +85,7 @@ class SyntheticStereo(tfds.core.GeneratorBasedBuilder):
                 key = f"{split}/{index:06d}_t{t}"
                 yield key, {
                     schema.ID: key,
-                    schema.FRAMES: [_common.encode_png(sample["left"][t]), _common.encode_png(sample["right"][t])],
+                    schema.FRAMES: [schema.encode_png(sample["left"][t]), schema.encode_png(sample["right"][t])],
                     schema.FLOW: sample["flow"][t],
                     schema.VALID: valid,
                     schema.OCCLUSION: sample["occlusion"][t],
