@@ -81,7 +81,8 @@ def test_consistency_term_keeps_the_check_masks_where_the_guard_rejects_them(mon
     assert float(scalars["loss/consistency"]) == pytest.approx(2 * 0.01 ** 0.4, rel=1e-5)
 
 class _NanTask(UnsupervisedTask):
-    """Census task whose loss is NaN on the steps listed in `bad` (counted by calls)."""
+    """The photometric task (no occlusion handling) whose loss is NaN on the steps listed in `bad`
+    (counted by calls)."""
 
     def __init__(self, bad):
         super().__init__(loss="photometric", occlusion=False)
@@ -143,13 +144,19 @@ def test_too_many_non_finite_steps_stop_with_a_checkpoint(tmp_path):
 
 
 def test_stage_trains_evaluates_writes_summaries_and_is_not_rerun(tmp_path):
+    import gin
     stage = tmp_path / "stage"
-    checkpoint, results, _ = trainer.train_stage(str(stage), **_stage_kwargs(tmp_path))
+    # A binding the stage uses (the optimizer's default beta_1): the stage's config.gin must hold it.
+    gin.parse_config("make_optimizer.beta_1 = 0.9")
+    try:
+        checkpoint, results, _ = trainer.train_stage(str(stage), **_stage_kwargs(tmp_path))
+    finally:
+        gin.clear_config()
     assert checkpoint.endswith("ckpt-6")
     assert {"epe_all/pixel_pooled", "epe_noc/pixel_pooled", "epe_occ/pixel_pooled"} <= set(results)
     assert json.loads((stage / "done.json").read_text())["step"] == 6
     assert os.listdir(stage / "tensorboard")
-    assert "train_stage" in (stage / "config.gin").read_text() or (stage / "config.gin").exists()
+    assert re.search(r"^make_optimizer\.beta_1 = 0\.9$", (stage / "config.gin").read_text(), re.M)
     again, _, _ = trainer.train_stage(str(stage), **_stage_kwargs(tmp_path))
     assert again == checkpoint
 
@@ -273,11 +280,71 @@ def test_two_workers_on_localhost_end_with_identical_weights(tmp_path):
     assert any(not np.array_equal(w.numpy(), first[k]) for w, k in zip(initial.trainable_variables, first.files))
 
 
-def test_mixed_precision_stage_trains(tmp_path):
+class _RecordingTask(UnsupervisedTask):
+    """The census task with occlusion handling that keeps the frames of every batch it trains on."""
+
+    def __init__(self):
+        super().__init__("census", True)
+        self.frames = []
+
+    def compute_loss(self, model, batch):
+        def keep(frames):
+            self.frames.append(frames.copy())
+            return np.int32(0)
+
+        tf.numpy_function(keep, [batch["frames"]], tf.int32)  # stateful: runs in the traced step
+        return super().compute_loss(model, batch)
+
+
+def test_mixed_precision_stage_computes_in_float16_and_steps_along_the_float32_gradient(tmp_path):
+    """float16 compute with float32 variables and a dynamic loss scale, and the step applied.
+    Adam's first step moves every weight by learning_rate * g / (|g| + epsilon), i.e. by about
+    the learning rate along -sign(g): the float16 step must follow the signs of the float32
+    gradient of the same loss on the same batch from the same weights (computed here in
+    float32, outside the trainer), which it does only without underflow and with the loss
+    scale undone."""
     import keras
+    models, initial, task = [], [], _RecordingTask()
+
+    def model_fn():
+        model = TwoFramePWC(num_levels=4)
+        trainer.build_model(model)
+        initial.extend(v.numpy().copy() for v in model.trainable_variables)
+        models.append(model)
+        return model
+
     try:
-        _, results, _ = trainer.train_stage(str(tmp_path / "stage"), **_stage_kwargs(
-            tmp_path, num_steps=2, mixed_precision=True, deterministic=False, image_every=0))
-        assert np.isfinite(results["epe_all/pixel_pooled"])
+        checkpoint, _, _ = trainer.train_stage(str(tmp_path / "stage"), **_stage_kwargs(
+            tmp_path, model_fn=model_fn, task=task, num_steps=1, checkpoint_every=1, image_every=0,
+            eval_split=None, mixed_precision=True))
     finally:
         keras.mixed_precision.set_global_policy("float32")
+    (mixed,), (frames,) = models, task.frames
+    assert mixed.compute_dtype == "float16" and mixed.variable_dtype == "float32"
+    assert {v.dtype for v in mixed.variables} == {"float32"}
+    assert mixed(tf.zeros([1, 2, 64, 64, 3]))["flow"].dtype == tf.float16
+    names = dict(tf.train.list_variables(checkpoint))
+    assert "optimizer/dynamic_scale/.ATTRIBUTES/VARIABLE_VALUE" in names  # a LossScaleOptimizer
+    reader = tf.train.load_checkpoint(checkpoint)
+    # the step was applied (an overflow would have skipped it and halved the initial scale 2^15)
+    assert reader.get_tensor("optimizer/inner_optimizer/_iterations/.ATTRIBUTES/VARIABLE_VALUE") == 1
+    assert reader.get_tensor("optimizer/dynamic_scale/.ATTRIBUTES/VARIABLE_VALUE") == 2.0 ** 15
+
+    full = TwoFramePWC(num_levels=4)
+    trainer.build_model(full)
+    assert full.compute_dtype == "float32"
+    for variable, value in zip(full.trainable_variables, initial):
+        variable.assign(value)
+    with tf.GradientTape() as tape:
+        loss = UnsupervisedTask("census", True).compute_loss(full, {"frames": tf.constant(frames)})[0]
+    gradient = np.concatenate([g.numpy().ravel() for g in tape.gradient(loss, full.trainable_variables)])
+    step = np.concatenate([(v.numpy() - w).ravel() for v, w in zip(mixed.trainable_variables, initial)])
+    # Gradients above 1e-3 of the largest: float16 round-off does not flip their signs, and they
+    # are far above epsilon (1e-8), so each of these weights moves by the learning rate exactly.
+    clear = np.abs(gradient) > 1e-3 * np.abs(gradient).max()
+    assert clear.mean() > 0.1
+    assert np.mean(np.sign(step[clear]) == -np.sign(gradient[clear])) > 0.99
+    moved = np.abs(step[clear])
+    np.testing.assert_allclose(moved, np.median(moved), rtol=0.02)
+    # all weights: the small gradients' signs are float16 noise for some, not for most
+    assert float(-step @ np.sign(gradient)) / (np.linalg.norm(step) * np.sqrt(gradient.size)) > 0.8
