@@ -71,10 +71,13 @@ def test_stereo_scene_keeps_per_frame_fields_and_rejects_bad_input():
         np.testing.assert_allclose(layer.transforms[3:, 0, 2], original.transforms[:, 0, 2] - (1.0 if layer is
                                                                                               both.layers[0] else 3.0))
         assert layer.texture is original.texture and layer.shape == original.shape
-    if any(f.name == "illumination" for f in dataclasses.fields(render.Layer)):  # a per-frame field
-        lit = dataclasses.replace(scene.layers[0], illumination=np.arange(18, dtype=np.float32).reshape(3, 2, 3))
-        both = stereo_render.stereo_scene(render.Scene(scene.spec, [lit, scene.layers[1]]), [1.0, 3.0])
-        np.testing.assert_array_equal(both.layers[0].illumination[3:], lit.illumination)
+    # a per-frame field other than the transforms (the illumination): the right views repeat it
+    lit = dataclasses.replace(scene.layers[0], illumination=np.arange(18, dtype=np.float32).reshape(3, 2, 3))
+    both = stereo_render.stereo_scene(render.Scene(scene.spec, [lit, scene.layers[1]]), [1.0, 3.0])
+    assert both.layers[0].illumination.shape == (6, 2, 3)
+    np.testing.assert_array_equal(both.layers[0].illumination[:3], lit.illumination)
+    np.testing.assert_array_equal(both.layers[0].illumination[3:], lit.illumination)
+    assert both.layers[1].illumination is None  # an unlit layer stays unlit
     with pytest.raises(ValueError, match="2 layers"):
         stereo_render.stereo_scene(scene, [1.0])
     with pytest.raises(ValueError, match="max_disparity"):
