@@ -46,13 +46,19 @@ class CorruptCheckpointError(ValueError):
 
 # ------------------------------------------------------------------------- model descriptions
 
+def model_description(model, **extra):
+    """The content of model.json: {"class": the model's class name, "config": its constructor
+    config, **extra}."""
+    return {"class": type(model).__name__, "config": model.get_config(), **extra}
+
+
 def save_model_description(model, directory, **extra):
-    """Writes directory/model.json: the model's class, its constructor config and `extra` entries
-    (e.g. arch and source of an imported model). Returns the file's path."""
+    """Writes directory/model.json (`model_description`; `extra`: e.g. arch and source of an
+    imported model). Returns the file's path."""
     os.makedirs(directory, exist_ok=True)
     path = os.path.join(directory, MODEL_FILE)
     with open(path, "w", encoding="utf-8") as f:
-        json.dump({"class": type(model).__name__, "config": model.get_config(), **extra}, f, indent=1)
+        json.dump(model_description(model, **extra), f, indent=1)
     return path
 
 

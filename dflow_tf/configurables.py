@@ -9,7 +9,7 @@ module imports each of those modules and registers the classes defined elsewhere
   models        TwoFramePWC, ThreeFramePWC (dflow_tf.models, registered here)
   data          Augmentation, Photometric (dflow_tf.data.augment, registered here),
                 CombinedSource (dflow_tf.data.sources), FootageSource (dflow_tf.data.footage),
-                MixedSource (dflow_tf.data.mixture)
+                MixedSource (dflow_tf.data.mixture), RenderedMotion (dflow_tf.data.rendered_motion)
   tasks         UnsupervisedTask, SupervisedTask (dflow_tf.training), DistillationTask
                 (dflow_tf.distillation.task)
   distillation  TeacherEnsemble, StudentTransforms (dflow_tf.distillation)
@@ -18,7 +18,7 @@ module imports each of those modules and registers the classes defined elsewhere
 import gin
 
 from dflow_tf import models
-from dflow_tf.data import augment, footage, mixture, sources  # noqa: F401  (FootageSource, MixedSource, CombinedSource)
+from dflow_tf.data import augment, footage, mixture, rendered_motion, sources  # noqa: F401  (the sources)
 from dflow_tf.distillation import task, teachers, transforms  # noqa: F401  (the student's parts)
 from dflow_tf.training import experiment, optimizer, strategy, supervised, unsupervised  # noqa: F401
 

@@ -23,7 +23,9 @@ with a uniform direction, a heavy tail like the benchmarks' (most pixels move a 
 tens to a hundred).
 
 Textures mix photographs shipped inside scikit-image (`skimage.data`, loaded from the installed
-wheel, no download) with procedural patterns (checkerboards, gratings, smooth colour noise).
+wheel, no download) with procedural patterns (checkerboards, gratings, smooth colour noise) and,
+when a `dflow_tf.data.textures.TextureLibrary` is given, crops of the frames of a user's folders
+of images and videos.
 """
 import dataclasses
 import functools
@@ -143,8 +145,15 @@ def _procedural_texture(rng, th, tw):
     return np.clip(cv2.resize(coarse, (tw, th), interpolation=cv2.INTER_CUBIC), 0, 1)
 
 
-def _texture(rng, th, tw, blur):
-    texture = _photo_texture(rng, th, tw) if rng.random() < 0.6 else _procedural_texture(rng, th, tw)
+def _texture(rng, th, tw, blur, library=None):
+    """float32 [th, tw, 3] in [0, 1]: a crop of `library` (a TextureLibrary, when given: 60 %),
+    else a skimage photo (60 % of the rest) or a procedural pattern, blurred by `blur`."""
+    if library is not None and rng.random() < 0.6:
+        texture = library.crop(rng, th, tw)
+    elif rng.random() < 0.6:
+        texture = _photo_texture(rng, th, tw)
+    else:
+        texture = _procedural_texture(rng, th, tw)
     texture = cv2.GaussianBlur(np.ascontiguousarray(texture, np.float32), (0, 0), blur)
     return np.clip(texture, 0.0, 1.0).astype(np.float32)
 
@@ -209,21 +218,22 @@ def _foreground_shape(rng, radius):
     return ("blob", radius, amps, phases)
 
 
-def sample_scene(spec, rng):
-    """Draws a Scene from `spec` with the numpy Generator `rng`."""
+def sample_scene(spec, rng, textures=None):
+    """Draws a Scene from `spec` with the numpy Generator `rng`; `textures`: an optional
+    dflow_tf.data.textures.TextureLibrary whose crops texture most layers."""
     h, w = spec.height, spec.width
     layers = []
     # Background: centred on the image; its square texture covers the frame at any rotation.
     side = int(1.3 * np.hypot(h, w)) + 32
     centre = np.array([(w - 1) / 2.0, (h - 1) / 2.0])
-    layers.append(Layer(_texture(rng, side, side, spec.texture_blur), ("all",),
+    layers.append(Layer(_texture(rng, side, side, spec.texture_blur, textures), ("all",),
                         _trajectory(rng, spec, centre, spec.background_motion), _illumination(rng, spec)))
     for _ in range(rng.integers(spec.min_layers, spec.max_layers + 1)):
         radius = rng.uniform(0.1, 0.3) * min(h, w)
         shape = _foreground_shape(rng, radius)
         size = int(2 * 1.5 * radius) + 8
         centre = np.array([rng.uniform(0, w - 1), rng.uniform(0, h - 1)])
-        layers.append(Layer(_texture(rng, size, size, spec.texture_blur), shape,
+        layers.append(Layer(_texture(rng, size, size, spec.texture_blur, textures), shape,
                             _trajectory(rng, spec, centre, 1.0), _illumination(rng, spec)))
     return Scene(spec, layers)
 
@@ -357,14 +367,14 @@ def flow_and_occlusion(scene, t, s, label_t=None):
     return flow, occluded[..., None]
 
 
-def render_sample(spec, rng):
-    """Renders one sample.
+def render_sample(spec, rng, textures=None):
+    """Renders one sample (`textures`: see `sample_scene`).
 
     Returns a dict: frames uint8 [N, H, W, 3]; flow_fw / flow_bw float32 [N-1, H, W, 2]
     (frames[i] -> frames[i+1] / frames[i+1] -> frames[i]); occlusion_fw / occlusion_bw bool
     [N-1, H, W, 1].
     """
-    scene = sample_scene(spec, rng)
+    scene = sample_scene(spec, rng, textures)
     xs, ys = _grid(spec)
     labels = [visible_layer(scene, t, xs, ys) for t in range(spec.num_frames)]
     frames = np.stack([render_frame(scene, t, labels[t]) for t in range(spec.num_frames)])

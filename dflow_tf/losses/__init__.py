@@ -10,7 +10,7 @@ from dflow_tf.losses.distillation import distillation_loss, distillation_mask
 from dflow_tf.losses.photometric import photometric_loss
 from dflow_tf.losses.robust import masked_mean, robust_penalty
 from dflow_tf.losses.smoothness import smoothness_loss
-from dflow_tf.losses.supervised import supervised_loss
+from dflow_tf.losses.supervised import multiscale_loss, supervised_loss
 
 __all__ = [
     "census_loss",
@@ -21,5 +21,6 @@ __all__ = [
     "photometric_loss",
     "robust_penalty",
     "smoothness_loss",
+    "multiscale_loss",
     "supervised_loss",
 ]

@@ -18,7 +18,7 @@ import os
 import gin
 
 from dflow_tf.evaluation import DISPARITY_KEYS, PAIR_KEYS, SUMMARY_KEYS
-from dflow_tf.training.trainer import train_stage
+from dflow_tf.training.trainer import StagePaused, train_stage
 
 RESULTS_FILE = "results.json"
 CONFIG_FILE = "config.gin"
@@ -30,7 +30,8 @@ def run_experiment(output_dir=gin.REQUIRED, stages=gin.REQUIRED, dry_run=False):
 
     Returns:
       {label: metrics}: per stage its validation metrics (None without evaluation), preceded by
-      the extra evaluations its task returned (e.g. "teacher <path>").
+      the extra evaluations its task returned (e.g. "teacher <path>"); None when a stage paused
+      (trainer.StagePaused: its budget or a signal; the message is printed, later stages wait).
     """
     os.makedirs(output_dir, exist_ok=True)
     with open(os.path.join(output_dir, CONFIG_FILE), "w") as f:
@@ -38,7 +39,11 @@ def run_experiment(output_dir=gin.REQUIRED, stages=gin.REQUIRED, dry_run=False):
     results = {}
     for stage in stages:
         with gin.config_scope(stage):
-            result = train_stage(os.path.join(output_dir, stage), experiment_dir=output_dir, dry_run=dry_run)
+            try:
+                result = train_stage(os.path.join(output_dir, stage), experiment_dir=output_dir, dry_run=dry_run)
+            except StagePaused as paused:  # a segment of a long run ended; the same command continues
+                print(paused)
+                return None
         results.update(result.extra_evaluations)
         results[stage] = result.evaluation
     with open(os.path.join(output_dir, RESULTS_FILE), "w") as f:

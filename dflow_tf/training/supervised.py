@@ -3,7 +3,11 @@ import gin
 import tensorflow as tf
 
 from dflow_tf.data.frame_windows import model_window, reference_index
-from dflow_tf.losses.supervised import KINDS, supervised_loss
+from dflow_tf.losses.supervised import KINDS, multiscale_loss, supervised_loss
+
+#: The losses SupervisedTask offers: the full-resolution ones of `supervised_loss`, and
+#: "multiscale" (PWC-Net's loss on every pyramid level, `multiscale_loss`).
+TASK_LOSSES = (*KINDS, "multiscale")
 
 
 @gin.configurable
@@ -20,13 +24,18 @@ class SupervisedTask:
 
     Args:
       loss: "robust" (psi(x) = (|x| + 0.01)^0.4 with the section-2 normalisation) or "epe"
-        (per-image mean endpoint error); see `dflow_tf.losses.supervised_loss`.
+        (per-image mean endpoint error), both on the full-resolution flow (see
+        `dflow_tf.losses.supervised_loss`); or "multiscale": PWC-Net's loss on the estimator flow
+        of every level above 2 and the refined level-2 flow (`dflow_tf.losses.multiscale_loss`),
+        the loss for training from scratch. The robust loss is DDFlow's fine-tuning loss: its
+        gradient 0.4 x^-0.6 fades as the error x grows and it gives the coarse levels no direct
+        signal.
       input_frames: frames per training sample; None = the model's `num_frames`.
     """
 
     def __init__(self, loss="robust", input_frames=None):
-        if loss not in KINDS:
-            raise ValueError(f"SupervisedTask.loss must be one of {KINDS}, got {loss!r}")
+        if loss not in TASK_LOSSES:
+            raise ValueError(f"SupervisedTask.loss must be one of {TASK_LOSSES}, got {loss!r}")
         if input_frames not in (None, 2, 3):
             raise ValueError(f"SupervisedTask.input_frames must be None, 2 or 3, got {input_frames!r}")
         self.loss_kind = loss
@@ -35,17 +44,23 @@ class SupervisedTask:
     def num_frames(self, model):
         return self.input_frames or model.num_frames
 
-    def predict(self, model, frames):
-        """Full-resolution forward flow [B, H, W, 2] of the reference pair of frames [B, N, H, W, 3]."""
-        return tf.cast(model(model_window(frames, model.num_frames))["flow"], tf.float32)
+    def _loss(self, model, frames, gt, valid):
+        """(loss, full-resolution forward flow [B, H, W, 2] float32 of the reference pair of
+        frames [B, N, H, W, 3])."""
+        outputs = model(model_window(frames, model.num_frames))
+        flow = tf.cast(outputs["flow"], tf.float32)
+        if self.loss_kind != "multiscale":
+            return supervised_loss(flow, gt, valid, kind=self.loss_kind), flow
+        levels = {level: outputs[f"flow_level{level}"] for level in model.levels if level > 2}
+        levels[2] = outputs["flow_refined"]
+        return multiscale_loss(levels, gt, valid), flow
 
     def compute_loss(self, model, batch):
         """Returns (loss scalar, {name: scalar}, {name: [B, H, W, C] tensor for pictures})."""
         frames = tf.cast(batch["frames"], tf.float32)
         gt = tf.cast(batch["flow"], tf.float32)
         valid = tf.cast(batch["valid"], tf.float32)
-        flow = self.predict(model, frames)
-        loss = supervised_loss(flow, gt, valid, kind=self.loss_kind)
+        loss, flow = self._loss(model, frames, gt, valid)
         scalars = {"loss/supervised_" + self.loss_kind: loss, "train_epe": training_epe(flow, gt, valid)}
         pictures = {"frame": frames[:, reference_index(int(frames.shape[1]))], "flow_forward": flow,
                     "flow_gt": gt * valid}

@@ -7,7 +7,11 @@ applies Adam, and keeps resumable checkpoints (model, optimizer, step and the in
 `stage_dir/checkpoints`. In steps: restore or initialise the model, the training data, the loop,
 finish (evaluations, final checkpoint, done.json). A stage that finished leaves
 `stage_dir/done.json` and is not run again (its result is read back from there); a stage that
-was killed resumes from its newest readable checkpoint. Loss scaling across replicas: each
+was killed resumes from its newest readable checkpoint. Long stages run in segments: with
+`max_minutes` a stage pauses by itself (checkpoint, then StagePaused), and SIGINT or SIGTERM make it
+pause after the current step; the same command continues it. With `state_dir` the stage also keeps
+a small portable state (float16 weights, step, curve; dflow_tf.training.portable_state) that a
+stage without checkpoints of its own, e.g. on another machine, starts from. Loss scaling across replicas: each
 replica's loss is the mean over its share of the global batch, divided by the number of
 replicas, so the summed gradient is the gradient of the mean over the global batch (the losses
 are means of per-image losses).
@@ -16,6 +20,8 @@ import dataclasses
 import json
 import os
 import shutil
+import signal
+import time
 from typing import NamedTuple
 
 import gin
@@ -27,6 +33,7 @@ from dflow_tf.data.augment import Augmentation
 from dflow_tf.data.pipeline import make_dataset
 from dflow_tf.evaluation import PAIR_KEYS, evaluate_model, summary_line
 from dflow_tf.evaluation.pair_groups import evaluate_pair_groups
+from dflow_tf.training import portable_state
 from dflow_tf.training.optimizer import current_learning_rate, make_optimizer
 from dflow_tf.training.progress import Progress
 from dflow_tf.training.strategy import is_chief, make_strategy
@@ -38,6 +45,19 @@ DRY_RUN_STEPS = 2
 
 class TrainingDiverged(RuntimeError):
     """Raised after too many consecutive non-finite losses or gradients."""
+
+
+class StagePaused(Exception):
+    """Raised when a stage stops before `num_steps` with its state saved (its `max_minutes` budget,
+    SIGINT or SIGTERM): running the same command again continues it."""
+
+    def __init__(self, stage, step, num_steps, reason):
+        super().__init__(f"[{stage}] paused at step {step} of {num_steps} ({reason}); its checkpoint is "
+                         "saved: run the same command again to continue")
+        self.stage, self.step, self.num_steps, self.reason = stage, step, num_steps, reason
+
+
+PRECISIONS = (False, True, "float16", "bfloat16")
 
 
 class StageResult(NamedTuple):
@@ -67,7 +87,7 @@ def train_stage(stage_dir, experiment_dir=None, *, dry_run=False, model_fn=gin.R
                 checkpoint_every=200, log_every=10, image_every=200, max_nonfinite=10,
                 jit_compile=False, mixed_precision=False, deterministic=False, data_dir=None,
                 manual_dir=None, strategy=None, eval_split="validation", eval_every=0,
-                eval_batches=None, eval_batch_size=4, eval_pairs=None):
+                eval_batches=None, eval_batch_size=4, eval_pairs=None, max_minutes=None, state_dir=None):
     """Trains one stage and returns its StageResult (final checkpoint, evaluations).
 
     Args:
@@ -88,7 +108,9 @@ def train_stage(stage_dir, experiment_dir=None, *, dry_run=False, model_fn=gin.R
       checkpoint_every, log_every, image_every: intervals in steps.
       max_nonfinite: consecutive non-finite steps (skipped, counted) before the run stops.
       jit_compile: compile the loss and gradient computation with XLA.
-      mixed_precision: float16 compute with a dynamic loss scale (for GPUs).
+      mixed_precision: False (float32), "float16" (or True: float16 compute with a dynamic loss
+        scale, for GPUs) or "bfloat16" (bfloat16 compute, float32 weights, no loss scale; fast on
+        CPUs with AMX or AVX512-BF16, slow on others). Flows, warps and losses stay float32.
       deterministic: seed everything and enable TF op determinism (reproducible, slower).
       strategy: a tf.distribute strategy; None = make_strategy() (gin-configurable).
       eval_split: split of `dataset` evaluated at the end (and every `eval_every` steps, on
@@ -96,11 +118,22 @@ def train_stage(stage_dir, experiment_dir=None, *, dry_run=False, model_fn=gin.R
       eval_pairs: a folder of real pairs with ground truth in the `--pairs` layout, grouped by
         its first folder level (dflow_tf.evaluation.pair_groups), evaluated at the end; the
         per-group metrics go to the evaluation under "pairs". None = none.
+      max_minutes: wall-clock budget of this run of the stage; when it is spent the stage saves a
+        checkpoint and raises StagePaused (None: no budget).
+      state_dir: folder of the stage's portable state (dflow_tf.training.portable_state), written
+        at every checkpoint and at the end, and started from when the stage has no checkpoint of
+        its own (None: none).
 
     Returns:
       StageResult(final checkpoint path, final evaluation metrics or None, the task's extra
       evaluations).
+
+    Raises:
+      StagePaused: the stage stopped before `num_steps` (budget or signal), state saved.
+      TrainingDiverged: too many non-finite steps in a row.
     """
+    if mixed_precision not in PRECISIONS:
+        raise ValueError(f"train_stage.mixed_precision must be one of {PRECISIONS}, got {mixed_precision!r}")
     if dry_run:
         num_steps, eval_every = min(num_steps, DRY_RUN_STEPS), 0
     finished = finished_stage(stage_dir)
@@ -110,11 +143,12 @@ def train_stage(stage_dir, experiment_dir=None, *, dry_run=False, model_fn=gin.R
     _seed_and_precision(seed, deterministic, mixed_precision)
     strategy = strategy or make_strategy()
     name = os.path.relpath(stage_dir, experiment_dir) if experiment_dir else os.path.basename(stage_dir)
-    stage = _Stage(name, stage_dir, experiment_dir, strategy, is_chief(strategy))
+    stage = _Stage(name, stage_dir, experiment_dir, strategy, is_chief(strategy), state_dir, time.monotonic(),
+                   max_minutes)
 
     # 1. restore or initialise; 2. data; 3. the loop; 4. finish.
-    state, restored = _restore_or_initialise(stage, model_fn, task, mixed_precision, init_from)
-    iterator = _training_data(stage, state, restored, task, dataset, split, batch_size, crop_size,
+    state, restored, portable = _restore_or_initialise(stage, model_fn, task, mixed_precision, init_from)
+    iterator = _training_data(stage, state, restored, portable, task, dataset, split, batch_size, crop_size,
                               augmentation, seed, data_dir, manual_dir)
     evaluate = _evaluator(state.model, dataset, eval_split, eval_batch_size, seed, data_dir, manual_dir)
     progress = Progress(name, int(state.step.numpy()), num_steps,
@@ -124,7 +158,7 @@ def train_stage(stage_dir, experiment_dir=None, *, dry_run=False, model_fn=gin.R
                                   mixed_precision, seed)
     periodic = (lambda: evaluate(eval_batches)) if evaluate and eval_every else None
     skipped = _run_steps(stage, state, train_step, iterator, progress, num_steps, checkpoint_every,
-                         image_every, max_nonfinite, periodic, eval_every)
+                         image_every, max_nonfinite, periodic, eval_every, log_every)
     final_batches = 1 if dry_run else None
     pairs = (lambda: evaluate_pair_groups(state.model, eval_pairs, final_batches)) if eval_pairs else None
     return _finish(stage, state, task, progress, evaluate, pairs, final_batches, skipped)
@@ -148,9 +182,21 @@ class _Stage:
     experiment_dir: str | None
     strategy: tf.distribute.Strategy
     chief: bool           # writes summaries, model.json, done.json; keeps its checkpoints
+    state_dir: str | None  # the portable state (train_stage.state_dir)
+    started: float        # time.monotonic() when this run of the stage began
+    max_minutes: float | None
+    previous_seconds: float = 0.0  # training time of earlier runs (from the portable state)
+    resumes: int = 0               # earlier runs of the stage (from the portable state)
 
     def log(self, message):
         print(f"[{self.name}] {message}")
+
+    def seconds(self):
+        """Training time of the stage so far, this run and earlier ones."""
+        return self.previous_seconds + time.monotonic() - self.started
+
+    def over_budget(self):
+        return self.max_minutes is not None and time.monotonic() - self.started >= 60.0 * self.max_minutes
 
 
 @dataclasses.dataclass
@@ -171,19 +217,24 @@ def _seed_and_precision(seed, deterministic, mixed_precision):
     else:
         tf.random.set_seed(seed)
     if mixed_precision:
-        tf.keras.mixed_precision.set_global_policy("mixed_float16")
+        tf.keras.mixed_precision.set_global_policy(
+            "mixed_bfloat16" if mixed_precision == "bfloat16" else "mixed_float16")
 
 
 def _restore_or_initialise(stage, model_fn, task, mixed_precision, init_from):
     """Step 1: model, optimizer and step under the strategy, restored from the stage's newest
     readable checkpoint (a resumed stage) or initialised (from `init_from` or at random).
 
-    Returns (_TrainingState, the checkpoint's restore status or None)."""
+    Without a checkpoint, a portable state in `stage.state_dir` starts the stage at its step
+    (float16 weights; Adam's moments and the input iterator afresh).
+
+    Returns (_TrainingState, the checkpoint's restore status or None, whether the stage starts
+    from a portable state)."""
     strategy = stage.strategy
     with strategy.scope():
         model = model_fn()
-        optimizer = make_optimizer(mixed_precision=mixed_precision)
         step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+        optimizer = make_optimizer(mixed_precision=mixed_precision, step=step)
     with strategy.scope():
         build_model(model)
         optimizer.build(model.trainable_variables)
@@ -196,30 +247,40 @@ def _restore_or_initialise(stage, model_fn, task, mixed_precision, init_from):
         checkpoint_dir = os.path.join(stage.stage_dir, f"worker_tmp_{strategy.cluster_resolver.task_id}")
     manager = tf.train.CheckpointManager(checkpoint, checkpoint_dir, max_to_keep=3)
     state = _TrainingState(model, optimizer, step, checkpoint, manager, checkpoint_dir)
+    if portable_state.has_state(stage.state_dir):
+        saved = portable_state.read_state(stage.state_dir)
+        stage.previous_seconds, stage.resumes = saved["training_seconds"], saved["resumes"] + 1
     resume = resume_checkpoint(os.path.join(stage.stage_dir, "checkpoints"), log=stage.log)
     if resume:
         restored = checkpoint.restore(resume)
         stage.log(f"resuming from {resume} at step {int(step.numpy())}")
-        return state, restored
+        return state, restored, False
+    if portable_state.has_state(stage.state_dir):
+        saved = portable_state.restore_state(stage.state_dir, model)
+        step.assign(saved["step"])
+        stage.log(f"resuming from the portable state {stage.state_dir} at step {saved['step']} "
+                  "(float16 weights; Adam's moments and the data order start afresh)")
+        return state, None, True
     if init_from:
         source = init_from
         if stage.experiment_dir and not os.path.isabs(init_from) and not os.path.exists(init_from):
             source = os.path.join(stage.experiment_dir, init_from)
         stage.log(f"initialising the model from {restore_weights(model, source)}")
-    return state, None
+    return state, None, False
 
 
-def _training_data(stage, state, restored, task, dataset, split, batch_size, crop_size, augmentation,
+def _training_data(stage, state, restored, portable, task, dataset, split, batch_size, crop_size, augmentation,
                    seed, data_dir, manual_dir):
     """Step 2: the distributed iterator of training batches, at the resumed position.
 
     The input iterator is saved with the checkpoint where tf.distribute can (one device), so a
     resumed run sees exactly the batches it would have seen. Iterators of several replicas are
-    not checkpointable; there the pipeline restarts with a seed derived from the resumed step, so
-    that it does not replay the batches already trained on (docs/training.md).
+    not checkpointable, and a portable state keeps none; there the pipeline restarts with a seed
+    derived from the resumed step (`portable_state.data_seed`), so that it does not replay the
+    batches already trained on (docs/training.md).
     """
     multi_replica = stage.strategy.num_replicas_in_sync > 1
-    data_seed = seed + 7919 * int(state.step.numpy()) if multi_replica else seed
+    data_seed = portable_state.data_seed(seed, int(state.step.numpy())) if multi_replica or portable else seed
     ds = make_dataset(dataset, split, batch_size=batch_size, crop_size=crop_size,
                       num_frames=task.num_frames(state.model), augmentation=augmentation, seed=data_seed,
                       data_dir=data_dir, manual_dir=manual_dir)
@@ -246,9 +307,19 @@ def _evaluator(model, dataset, eval_split, batch_size, seed, data_dir, manual_di
 
 
 def _run_steps(stage, state, train_step, iterator, progress, num_steps, checkpoint_every, image_every,
-               max_nonfinite, evaluate_partial, eval_every):
+               max_nonfinite, evaluate_partial, eval_every, log_every):
     """Step 3: the loop up to `num_steps`: logs, pictures, checkpoints, periodic evaluations;
-    non-finite steps are skipped and counted. Returns the number of skipped steps."""
+    non-finite steps are skipped and counted. Returns the number of skipped steps.
+
+    Raises StagePaused after saving a checkpoint (and the portable state) when the stage's budget
+    is spent or SIGINT / SIGTERM arrived (a second SIGINT interrupts at once)."""
+    with _pause_on_signals() as signalled:
+        return _loop(stage, state, train_step, iterator, progress, num_steps, checkpoint_every, image_every,
+                     max_nonfinite, evaluate_partial, eval_every, log_every, signalled)
+
+
+def _loop(stage, state, train_step, iterator, progress, num_steps, checkpoint_every, image_every,
+          max_nonfinite, evaluate_partial, eval_every, log_every, signalled):
     curve_path = os.path.join(stage.stage_dir, "eval_curve.jsonl")
     nonfinite_in_row = 0
     skipped_total = 0
@@ -270,15 +341,59 @@ def _run_steps(stage, state, train_step, iterator, progress, num_steps, checkpoi
                     f"(last loss {float(loss)}); stopped at step {current}. The last good weights are "
                     f"in {saved}. Lower the learning rate or check the input data.")
         host_scalars = {k: float(v) for k, v in scalars.items()}
-        progress.step(current, host_scalars, current_learning_rate(state.optimizer),
-                      totals={"skipped_steps": float(skipped_total)})
+        learning_rate = current_learning_rate(state.optimizer)
+        progress.step(current, host_scalars, learning_rate, totals={"skipped_steps": float(skipped_total)})
+        if stage.chief and stage.state_dir and log_every and current % log_every == 0:
+            portable_state.append_curve(stage.state_dir, current, stage.seconds(), learning_rate, host_scalars)
         if image_every and current % image_every == 0:
             progress.pictures(current, pictures)
         if current % checkpoint_every == 0 or current == num_steps:
-            state.manager.save(checkpoint_number=current)
+            _save(stage, state, num_steps)
         if evaluate_partial and current % eval_every == 0 and current != num_steps:
-            _record_evaluation(stage.chief, progress, curve_path, current, evaluate_partial())
+            _record_evaluation(stage, progress, curve_path, current, evaluate_partial())
+        if current < num_steps and (signalled or stage.over_budget()):
+            reason = f"signal {signalled[0]}" if signalled else f"train_stage.max_minutes={stage.max_minutes} spent"
+            if current % checkpoint_every:
+                _save(stage, state, num_steps)
+            progress.close()
+            raise StagePaused(stage.name, current, num_steps, reason)
     return skipped_total
+
+
+def _save(stage, state, num_steps):
+    """A checkpoint of the current step, and the portable state when the stage keeps one."""
+    current = int(state.step.numpy())
+    saved = state.manager.save(checkpoint_number=current)
+    if stage.chief and stage.state_dir:
+        portable_state.save_state(stage.state_dir, state.model, current, num_steps, stage.seconds(), stage.resumes)
+    return saved
+
+
+class _pause_on_signals:
+    """Context: SIGINT and SIGTERM append their name to the yielded list instead of stopping the
+    process (a second SIGINT raises KeyboardInterrupt); the previous handlers come back on exit.
+    Only in the main thread (signal handlers cannot be set elsewhere)."""
+
+    def __enter__(self):
+        self.signalled, self.previous = [], {}
+        import threading  # pylint: disable=import-outside-toplevel
+        if threading.current_thread() is not threading.main_thread():
+            return self.signalled
+
+        def handler(number, frame):
+            if self.signalled and number == signal.SIGINT:
+                raise KeyboardInterrupt
+            self.signalled.append(signal.Signals(number).name)
+            print(f"{signal.Signals(number).name}: pausing after this step (checkpoint, then stop)", flush=True)
+
+        for number in (signal.SIGINT, signal.SIGTERM):
+            self.previous[number] = signal.signal(number, handler)
+        return self.signalled
+
+    def __exit__(self, *exc):
+        for number, previous in self.previous.items():
+            signal.signal(number, previous)
+        return False
 
 
 def _finish(stage, state, task, progress, evaluate, evaluate_pairs, max_batches, skipped_total):
@@ -288,7 +403,7 @@ def _finish(stage, state, task, progress, evaluate, evaluate_pairs, max_batches,
     results, extra = None, {}
     if evaluate:
         results = evaluate(max_batches)
-        _record_evaluation(stage.chief, progress, os.path.join(stage.stage_dir, "eval_curve.jsonl"),
+        _record_evaluation(stage, progress, os.path.join(stage.stage_dir, "eval_curve.jsonl"),
                            int(state.step.numpy()), results)
         extra = optional_hook(task, "extra_evaluations")(lambda model: evaluate(max_batches, model),
                                                          experiment_dir=stage.experiment_dir)
@@ -304,6 +419,9 @@ def _finish(stage, state, task, progress, evaluate, evaluate_pairs, max_batches,
     progress.close()
     manager = state.manager
     final = manager.latest_checkpoint or manager.save(checkpoint_number=int(state.step.numpy()))
+    if stage.chief and stage.state_dir:
+        portable_state.save_state(stage.state_dir, state.model, int(state.step.numpy()),
+                                  int(state.step.numpy()), stage.seconds(), stage.resumes)
     _cleanup(stage.chief, state.checkpoint_dir)
     if stage.chief:
         with open(os.path.join(stage.stage_dir, DONE_FILE), "w") as f:
@@ -314,13 +432,16 @@ def _finish(stage, state, task, progress, evaluate, evaluate_pairs, max_batches,
     return StageResult(final, results, extra)
 
 
-def _record_evaluation(chief, progress, curve_path, step, results):
-    """Logs validation metrics to TensorBoard and appends them to eval_curve.jsonl."""
-    if not chief:
+def _record_evaluation(stage, progress, curve_path, step, results):
+    """Logs validation metrics to TensorBoard and appends them to eval_curve.jsonl (and to the
+    portable state's)."""
+    if not stage.chief:
         return
     progress.scalars(step, {k: v for k, v in results.items() if isinstance(v, float)}, prefix="validation/")
     with open(curve_path, "a") as f:
         f.write(json.dumps({"step": step, **results}) + "\n")
+    if stage.state_dir:
+        portable_state.append_evaluation(stage.state_dir, step, results)
 
 
 def _cleanup(chief, checkpoint_dir):
@@ -332,6 +453,7 @@ def _make_train_step(strategy, model, optimizer, task, step, jit_compile, mixed_
     """The distributed step: returns (mean loss, mean scalars, applied flag, first replica's pictures)."""
     variables = model.trainable_variables
     replicas = strategy.num_replicas_in_sync
+    loss_scaled = mixed_precision in (True, "float16")  # a LossScaleOptimizer (make_optimizer)
 
     prepare = optional_hook(task, "prepare")
 
@@ -340,7 +462,7 @@ def _make_train_step(strategy, model, optimizer, task, step, jit_compile, mixed_
         with tf.GradientTape() as tape:
             loss, scalars, pictures = task.compute_loss(model, batch)
             scaled = tf.cast(loss, tf.float32) / replicas
-            if mixed_precision:
+            if loss_scaled:
                 scaled = optimizer.scale_loss(scaled)
         grads = tape.gradient(scaled, variables)
         return loss, scalars, pictures, grads
@@ -354,7 +476,7 @@ def _make_train_step(strategy, model, optimizer, task, step, jit_compile, mixed_
             tf.cast(step, tf.int64) * replicas + tf.cast(context.replica_id_in_sync_group, tf.int64),
             tf.constant(seed, tf.int64)]))
         loss, scalars, pictures, grads = compute(batch)
-        if mixed_precision:
+        if loss_scaled:
             # LossScaleOptimizer skips non-finite gradients itself (and lowers the loss scale);
             # only a non-finite loss counts as a bad step here.
             optimizer.apply_gradients(zip(grads, variables))
@@ -374,7 +496,7 @@ def _make_train_step(strategy, model, optimizer, task, step, jit_compile, mixed_
         first = lambda t: strategy.experimental_local_results(t)[0]  # noqa: E731
         mean = lambda t: strategy.reduce(tf.distribute.ReduceOp.MEAN, t, axis=None)  # noqa: E731
         applied = first(finite)  # the same on every replica (all-reduced)
-        if not mixed_precision:
+        if not loss_scaled:
             # The skip decision is a cond in cross-replica context whose branch enters the replicas
             # again: tf.distribute does not allow a cond around the optimizer's all-reduce inside
             # a replica (the pattern of Keras' LossScaleOptimizer).
