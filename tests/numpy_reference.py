@@ -70,3 +70,35 @@ def fb_occlusion(flow_fw, flow_bw, a1, a2):
     mismatch = np.sum((flow_fw + bw_at) ** 2, axis=-1, keepdims=True)
     mag = np.sum(flow_fw ** 2 + bw_at ** 2, axis=-1, keepdims=True)
     return ((mismatch > a1 * mag + a2) | (inside == 0)).astype(np.float64)
+
+
+def resize_bilinear(image, size):
+    """image [H, W, C] -> float64 [h, w, C] for size = (h, w): bilinear interpolation with half-pixel
+    centres and the edge pixels repeated outside (no antialiasing), computed per axis."""
+    image = np.asarray(image, np.float64)
+
+    def taps(n_out, n_in):
+        source = np.clip((np.arange(n_out) + 0.5) * n_in / n_out - 0.5, 0, n_in - 1)
+        low = np.floor(source).astype(int)
+        return low, np.minimum(low + 1, n_in - 1), source - low
+
+    (top, bottom, fy), (left, right, fx) = taps(size[0], image.shape[0]), taps(size[1], image.shape[1])
+    rows = image[top] * (1 - fy)[:, None, None] + image[bottom] * fy[:, None, None]
+    return rows[:, left] * (1 - fx)[None, :, None] + rows[:, right] * fx[None, :, None]
+
+
+def resize_area(image, size):
+    """image [H, W, C] -> float64 [h, w, C] for a shrinking size = (h, w): every output pixel is
+    the mean of the input area it covers (input pixels weighted by their overlap)."""
+    image = np.asarray(image, np.float64)
+
+    def weights(n_out, n_in):
+        scale = n_in / n_out
+        w = np.zeros((n_out, n_in))
+        for i in range(n_out):
+            for j in range(n_in):
+                w[i, j] = max(0.0, min(j + 1, (i + 1) * scale) - max(j, i * scale)) / scale
+        return w
+
+    rows = np.einsum("ij,jwc->iwc", weights(size[0], image.shape[0]), image)
+    return np.einsum("kw,iwc->ikc", weights(size[1], image.shape[1]), rows)

@@ -1,5 +1,6 @@
 """Own footage as a dataset (dflow_tf.data.footage): windows, stride, order, resizing, split by clip,
 determinism, bad clips named, the cache, iterator resume, a training stage, the real clips."""
+import json
 import os
 import pathlib
 import re
@@ -16,6 +17,7 @@ from dflow_tf.data.footage import FootageError, FootageSource
 from dflow_tf.models import TwoFramePWC
 from dflow_tf.training import trainer
 from dflow_tf.training.unsupervised import UnsupervisedTask
+from numpy_reference import resize_area, resize_bilinear
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 REALVIDEO = pathlib.Path(os.environ.get("DFLOW_REALVIDEO", REPO.parent / "shared" / "realvideo"))
@@ -102,10 +104,12 @@ def test_cover_and_crop_matches_a_numpy_reference():
     out = footage.cover_and_crop(image, (32, 32))
     assert out.shape == (32, 32, 3) and out.dtype == np.uint8
     assert np.abs(out - reference).max() <= 0.5 + 1e-9
-    # enlarging 4:3 -> 16:9-ish: scale 2 covers the width (2x nearest rows/cols agree at even pixels)
+    # enlarging 4:3 -> 16:9-ish: scale max(18/12, 32/16) = 2 covers the width -> 24x32 (bilinear,
+    # half-pixel centres), centre rows 3..21; OpenCV's fixed-point weights round to within 1
     small = rng.integers(0, 256, (12, 16, 3), dtype=np.uint8)
     big = footage.cover_and_crop(small, (18, 32))
-    assert big.shape == (18, 32, 3)
+    assert big.shape == (18, 32, 3) and big.dtype == np.uint8
+    np.testing.assert_allclose(big, resize_bilinear(small, (24, 32))[3:21], rtol=0, atol=1)
     np.testing.assert_array_equal(footage.cover_and_crop(image, (64, 96)), image)  # same size: unchanged
 
 
@@ -247,17 +251,48 @@ def test_the_training_iterator_resumes_at_the_same_batch(tmp_path):
         np.testing.assert_array_equal(resumed[schema.FRAMES].numpy(), batch[schema.FRAMES].numpy())
 
 
-def test_a_two_step_training_stage_on_footage(tmp_path):
+class _RecordingTask(UnsupervisedTask):
+    """The photometric task that keeps the ids and frames of every batch it trains on."""
+
+    def __init__(self):
+        super().__init__("photometric", False)
+        self.seen = []
+
+    def compute_loss(self, model, batch):
+        def keep(ids, frames):
+            self.seen.append((ids.copy(), frames.copy()))
+            return np.int32(0)
+
+        tf.numpy_function(keep, [batch[schema.ID], batch[schema.FRAMES]], tf.int32)  # runs in the traced step
+        return super().compute_loss(model, batch)
+
+
+def test_a_two_step_training_stage_trains_on_every_footage_window_once(tmp_path):
+    """Two steps of 4 on the 8 windows of two clips (one epoch, shuffled): the task sees each
+    window once, as it is in the footage (no augmentation): the video's grey levels, and the
+    frames of the folder shrunk by area averaging (80x80 -> 32x32)."""
     _write_video(tmp_path / "clips" / "a.avi", 6, "MJPG", size=(64, 96))
     _write_folder(tmp_path / "clips" / "b", range(4), size=(80, 80))
     source = FootageSource(str(tmp_path / "clips"), frame_size=(32, 32), data_dir=str(tmp_path / "cache"),
                            validation_fraction=0)
-    stage = tmp_path / "stage"
-    result = trainer.train_stage(str(stage), model_fn=lambda: TwoFramePWC(num_levels=3),
-                                 task=UnsupervisedTask("photometric", False), num_steps=2, batch_size=2,
-                                 dataset=source, eval_split=None, log_every=1, checkpoint_every=2)
+    stage, task = tmp_path / "stage", _RecordingTask()
+    result = trainer.train_stage(str(stage), model_fn=lambda: TwoFramePWC(num_levels=3), task=task,
+                                 num_steps=2, batch_size=4, dataset=source, augmentation=None, eval_split=None,
+                                 log_every=1, checkpoint_every=2)
     assert result.checkpoint.endswith("ckpt-2") and result.evaluation is None
-    assert (stage / "done.json").exists()
+    assert json.loads((stage / "done.json").read_text())["step"] == 2
+    assert len(task.seen) == 2
+    windows = {i.decode(): f for ids, frames in task.seen for i, f in zip(ids, frames)}
+    assert sum(len(ids) for ids, _ in task.seen) == len(windows) == 8
+    assert sorted(windows) == [f"a.avi/frame_{t:06d}" for t in range(5)] + [f"b/{t:05d}" for t in range(3)]
+    for key, frames in windows.items():
+        assert frames.shape == (2, 32, 32, 3) and frames.dtype == np.float32
+        t = int(key.rsplit("_", 1)[1] if key.startswith("a.avi") else key.split("/")[1])
+        if key.startswith("a.avi"):
+            np.testing.assert_allclose(255 * frames.reshape(2, -1).mean(axis=1), [_level(t), _level(t + 1)], atol=4)
+        else:
+            expected = np.stack([resize_area(_frame(t + k, (80, 80)), (32, 32)) for k in range(2)])
+            np.testing.assert_allclose(255 * frames, expected, rtol=0, atol=0.5 + 1e-3)
 
 
 def test_real_clips(realvideo, tmp_path, capsys):
