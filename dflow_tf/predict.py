@@ -35,8 +35,9 @@ if __name__ == "__main__":
 from dflow_tf.console import add_model_arguments, check_output_path, exit_on_input_error, load_model_from_args
 from dflow_tf.evaluation.prediction import write_sequence_flows, write_stereo_disparities
 from dflow_tf.inference import make_predictor
-from dflow_tf.io.sequences import FLOW_FORMATS, image_files, open_sequence
-from dflow_tf.io.stereo_folders import SKIMAGE_MOTORCYCLE, is_stereo_folder, open_stereo_pairs, stereo_pairs
+from dflow_tf.io.pair_folders import find_pairs
+from dflow_tf.io.sequences import FLOW_FORMATS, image_files, open_sequence, open_stereo_pairs
+from dflow_tf.io.stereo_folders import SKIMAGE_MOTORCYCLE, is_stereo_folder
 
 
 def build_parser():
@@ -71,7 +72,7 @@ def is_stereo_input(args):
         return False
     source = args.input[0]
     return source == SKIMAGE_MOTORCYCLE or (os.path.isdir(source) and (
-        is_stereo_folder(source) or (not image_files(source) and bool(stereo_pairs(source)))))
+        is_stereo_folder(source) or (not image_files(source) and bool(find_pairs(source).stereo))))
 
 
 @exit_on_input_error

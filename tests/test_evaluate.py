@@ -9,7 +9,7 @@ import tensorflow as tf
 
 from dflow_tf import checkpoints, evaluate, io as flow_io
 from dflow_tf.evaluation.report import format_table
-from dflow_tf.evaluation.samples import evaluate_groups, evaluate_samples, folder_sample_sets, pair_samples
+from dflow_tf.evaluation.samples import evaluate_groups, evaluate_samples, folder_sample_sets
 from dflow_tf.inference import predict_flow
 from dflow_tf.io.pair_folders import read_pair_folder
 from dflow_tf.metrics import FlowMetrics
@@ -64,7 +64,7 @@ def test_metrics_equal_flowmetrics_and_numpy_on_the_same_arrays(tmp_path):
         predictions.setdefault(key, rng.normal(scale=3.0, size=frames.shape[1:3] + (2,)).astype(np.float32))
         return predictions[key]
 
-    total, samples = pair_samples(str(tmp_path), 2)
+    (_, total, samples, _), = folder_sample_sets(str(tmp_path), 2, kinds=("flow",))
     assert total == 3
     samples = list(samples)
     results, per_image = evaluate_samples(predict, iter(samples), total, progress=False)
@@ -98,7 +98,7 @@ def test_metrics_equal_flowmetrics_and_numpy_on_the_same_arrays(tmp_path):
 
 def test_three_frame_models_get_the_previous_frame_or_the_fallback(tmp_path):
     _make_pairs(tmp_path, np.random.default_rng(1))
-    _, samples = pair_samples(str(tmp_path), 3)
+    (_, _, samples, _), = folder_sample_sets(str(tmp_path), 3, kinds=("flow",))
     for sample_id, frames, *_ in samples:
         names = {"sintel_like": ("img1.png", "img1.png", "img2.png"),  # the fallback repeats frame 1
                  "kitti_like": ("img1.ppm", "img1.ppm", "img2.ppm"),
@@ -142,7 +142,7 @@ def test_zero_flow_known_answers_on_real_pairs(flowdata, tmp_path, folder, expec
 
 
 def test_real_pairs_folder_reads_every_layout(flowdata):
-    total, samples = pair_samples(str(flowdata), 2)
+    (_, total, samples, _), = folder_sample_sets(str(flowdata), 2, kinds=("flow",))
     ids = [s[0] for s in samples]
     assert total == len(ids) == 11 and "kitti2015/000000" in ids  # 5 chairs, 4 sintel, 1 each
     kitti = read_pair_folder(str(flowdata / "kitti2015" / "000000"))

@@ -1,5 +1,6 @@
 """run_experiment: the dry run, the real-pair groups evaluated at a stage's end, the results tables."""
 import json
+import os
 
 import gin
 import numpy as np
@@ -30,17 +31,28 @@ def pairs_root(tmp_path):
     return root
 
 
+def _group_ids(root):
+    return [(kind, label, [pair_id for pair_id, _ in readers]) for kind, label, readers in pair_groups(root)]
+
+
 def test_pair_groups_are_the_first_folder_level(pairs_root):
-    assert pair_groups(str(pairs_root)) == {"g1": str(pairs_root / "g1"), "g2": str(pairs_root / "g2")}
-    assert list(pair_groups(str(pairs_root / "g1"))) == ["g1"]  # a root of pairs is one group
+    assert _group_ids(str(pairs_root)) == [("flow", "g1", ["g1/a", "g1/b"]), ("flow", "g2", ["g2/c"])]
+    assert _group_ids(str(pairs_root / "g1")) == [("flow", "g1", ["a", "b"])]  # a root of pairs is one group
+    _write_pair(pairs_root / "d", np.zeros((32, 48, 2), np.float32), 3)
+    with pytest.raises(ValueError, match="both directly and in group folders"):
+        pair_groups(str(pairs_root))
     with pytest.raises(FileNotFoundError, match="notes"):
         pair_groups(str(pairs_root / "notes"))
     with pytest.raises(FileNotFoundError, match="not a folder"):
         pair_groups(str(pairs_root / "missing"))
 
 
-def test_zero_flow_epe_of_each_group_is_its_mean_ground_truth_speed(pairs_root):
+def test_zero_flow_epe_of_each_group_is_its_mean_ground_truth_speed(pairs_root, monkeypatch):
+    walks = []
+    walk = os.walk
+    monkeypatch.setattr(os, "walk", lambda *args, **kwargs: walks.append(args) or walk(*args, **kwargs))
     results = evaluate_pair_groups(ZeroFlowModel(), str(pairs_root))
+    assert len(walks) == 1  # the pairs are found once, then evaluated
     assert results["g1"]["num_images"] == 2 and results["g2"]["num_images"] == 1
     assert results["g1"]["epe_all/per_image_mean"] == pytest.approx((5.0 + 1.0) / 2, rel=1e-6)
     assert results["g2"]["epe_all/per_image_mean"] == pytest.approx(10.0, rel=1e-6)

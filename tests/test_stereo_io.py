@@ -14,13 +14,8 @@ from dflow_tf.io.flow_files import (
     write_kitti_disparity,
     write_pfm_disparity,
 )
-from dflow_tf.io.stereo_folders import (
-    is_stereo_folder,
-    read_stereo_folder,
-    read_stereo_pair,
-    skimage_motorcycle,
-    stereo_pairs,
-)
+from dflow_tf.io.pair_folders import find_pairs
+from dflow_tf.io.stereo_folders import is_stereo_folder, read_stereo_folder, read_stereo_pair, skimage_motorcycle
 
 
 def test_kitti_disparity_png_known_values(tmp_path):
@@ -110,7 +105,7 @@ def _make_stereo_root(root, rng):
 
 def test_stereo_layouts(tmp_path):
     truth = _make_stereo_root(tmp_path, np.random.default_rng(0))
-    pairs = stereo_pairs(str(tmp_path))
+    pairs = find_pairs(str(tmp_path)).stereo
     assert [pair_id for pair_id, _ in pairs] == ["kitti/000000_10", "kitti/000000_11", "mb/scene"]
     assert is_stereo_folder(str(tmp_path / "kitti")) and is_stereo_folder(str(tmp_path / "mb" / "scene"))
     assert not is_stereo_folder(str(tmp_path / "mb"))
@@ -132,11 +127,11 @@ def test_stereo_layouts(tmp_path):
     assert no_gt["disparity"] is None and no_gt["valid"] is None and no_gt["right"].shape == (6, 8, 3)
     # only disp_noc_0: valid = non-occluded pixels, no occlusion mask
     (tmp_path / "kitti" / "disp_occ_0" / "000000_10.png").unlink()
-    sample = read_stereo_pair(dict(stereo_pairs(str(tmp_path / "kitti")))["kitti/000000_10"])
+    sample = read_stereo_pair(dict(find_pairs(str(tmp_path / "kitti")).stereo)["kitti/000000_10"])
     np.testing.assert_array_equal(sample["valid"], noc_valid)
     assert sample["occluded"] is None
     # a root that is itself a Middlebury folder is named after itself
-    assert [i for i, _ in stereo_pairs(str(tmp_path / "mb" / "scene"))] == ["scene"]
+    assert [i for i, _ in find_pairs(str(tmp_path / "mb" / "scene")).stereo] == ["scene"]
 
 
 def test_stereo_folder_size_mismatch_names_the_file(tmp_path):
@@ -162,7 +157,7 @@ def _matching_error(sample, disparity):
 
 
 def test_flowdata_motorcycle_reads_with_its_known_counts(flowdata):
-    pairs = stereo_pairs(str(flowdata))
+    pairs = find_pairs(str(flowdata)).stereo
     assert [i for i, _ in pairs] == ["stereo/mb2014Q_Motorcycle"]
     sample = read_stereo_pair(pairs[0][1])
     assert sample["left"].shape == (497, 741, 3)

@@ -81,7 +81,7 @@ def write_stereo_disparities(predict, num_frames, pairs, out_dir, count=None, co
 
     predict: frames [num_frames, H, W, 3] -> flow (dflow_tf.inference.make_predictor); it sees
     stereo_window(left, right). pairs: (name, left uint8 [H, W, 3], right) of
-    dflow_tf.io.stereo_folders.open_stereo_pairs. For each pair writes <name>.png (KITTI 16-bit,
+    dflow_tf.io.sequences.open_stereo_pairs. For each pair writes <name>.png (KITTI 16-bit,
     d x 256), <name>.pfm (float32) and with `color` <name>_color.png (disparity_picture); a name
     with folders (a pair id) gets those folders. Returns [(name, mean |v| px)] (the vertical
     flow, 0 on rectified pairs: the rectification check).

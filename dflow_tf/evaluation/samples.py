@@ -22,8 +22,8 @@ from dflow_tf.console import CountProgress
 from dflow_tf.data.frame_windows import model_window, pair_window
 from dflow_tf.evaluation.prediction import disparity_picture, output_base
 from dflow_tf.evaluation.report import REGIONS, STEREO_REGIONS
-from dflow_tf.io.pair_folders import pair_folders, read_pair_folder
-from dflow_tf.io.stereo_folders import SKIMAGE_MOTORCYCLE, read_stereo_pair, skimage_motorcycle, stereo_pairs
+from dflow_tf.io.pair_folders import find_pairs, read_pair_folder
+from dflow_tf.io.stereo_folders import SKIMAGE_MOTORCYCLE, read_stereo_pair, skimage_motorcycle
 from dflow_tf.metrics import DisparityMetrics, FlowMetrics
 from dflow_tf.models.stereo import disparity_from_flow, stereo_window
 
@@ -33,72 +33,64 @@ KINDS = ("flow", "stereo")
 SampleSet = collections.namedtuple("SampleSet", "kind total samples name")
 
 
-def pair_samples(root, model_frames):
-    """(total, generator of samples) of the pair folders under `root` (dflow_tf.io.pair_folders);
-    a pair without its previous frame gets the first-frame fallback for a three-frame model."""
-    folders = pair_folders(root)
-    if not folders:
-        raise FileNotFoundError(f"no frame pairs under {root!r} (each folder needs img1 + img2 or "
-                                f"frame10 + frame11 and flow.flo / flow.png / flow10.flo; docs/evaluation.md)")
-
-    def generate():
-        for pair_id, folder in folders:
-            sample = read_pair_folder(folder)
-            frames = np.stack(pair_window(sample["frames"], model_frames))
-            yield pair_id, frames, sample["flow"], sample["valid"], sample["occluded"]
-
-    return len(folders), generate()
-
-
-def stereo_samples(source, model_frames):
-    """(total, generator of stereo samples) of the stereo pairs with ground truth under the folder
-    `source` (dflow_tf.io.stereo_folders; pairs without ground truth, e.g. KITTI's `_11` frames,
-    are left out), or of scikit-image's Motorcycle pair when source is SKIMAGE_MOTORCYCLE."""
-    if source == SKIMAGE_MOTORCYCLE:
-        sample = skimage_motorcycle()
-        readers = [("motorcycle", lambda: sample)]
+def folder_pairs(root, kinds=KINDS):
+    """{kind: [(id, read)]} of the pairs with ground truth under `root`, found in one walk
+    (dflow_tf.io.pair_folders.find_pairs), of the `kinds` asked: "flow" the pair folders (`read()`
+    gives read_pair_folder's sample), "stereo" the stereo pairs with ground truth (read_stereo_pair's
+    stereo sample; pairs without, e.g. KITTI's `_11` frames, are left out), or scikit-image's
+    Motorcycle pair when root is SKIMAGE_MOTORCYCLE. A kind with nothing under root is left out;
+    FileNotFoundError names root when it is not a folder or nothing is left."""
+    found = {}
+    if root == SKIMAGE_MOTORCYCLE:
+        if "stereo" in kinds:
+            sample = skimage_motorcycle()
+            found["stereo"] = [("motorcycle", lambda: sample)]
+    elif not os.path.isdir(root):
+        raise FileNotFoundError(f"{root}: not a folder (docs/evaluation.md gives the layout)")
     else:
-        if not os.path.isdir(source):
-            raise FileNotFoundError(f"{source}: not a folder (a folder of stereo folders, or {SKIMAGE_MOTORCYCLE})")
-        readers = [(pair_id, functools.partial(read_stereo_pair, pair))
-                   for pair_id, pair in _stereo_pairs_with_ground_truth(source)]
-        if not readers:
-            raise FileNotFoundError(f"no stereo pairs with ground truth under {source!r} ({_HINTS['stereo']}; "
-                                    "docs/evaluation.md)")
-
-    def generate():
-        for pair_id, read in readers:
-            sample = read()
-            frames = np.stack(stereo_window(sample["left"], sample["right"], model_frames))
-            yield pair_id, frames, sample["disparity"], sample["valid"], sample["occluded"]
-
-    return len(readers), generate()
+        pairs = find_pairs(root)
+        found = {"flow": [(pair_id, functools.partial(read_pair_folder, folder)) for pair_id, folder in pairs.flow],
+                 "stereo": [(pair_id, functools.partial(read_stereo_pair, pair)) for pair_id, pair in pairs.stereo
+                            if pair.disparity or pair.disparity_noc]}
+    found = {kind: readers for kind, readers in found.items() if kind in kinds and readers}
+    if not found:
+        raise FileNotFoundError(f"no {' or '.join(f'{k} pairs' for k in kinds)} with ground truth under {root!r} "
+                                f"({'; '.join(_HINTS[k] for k in kinds)}; docs/evaluation.md)")
+    return found
 
 
 _HINTS = {"flow": "flow: img1 + img2 or frame10 + frame11 and flow.flo / flow.png / flow10.flo",
           "stereo": "stereo: im0 + im1 and disp0GT.pfm, or KITTI image_2/ + image_3/ and disp_occ_0/"}
 
 
-def _stereo_pairs_with_ground_truth(root):
-    return [(pair_id, pair) for pair_id, pair in stereo_pairs(root) if pair.disparity or pair.disparity_noc]
+def root_name(root):
+    """The group of the ids without a folder part under `root` (group_of): the root folder's name,
+    "skimage" for SKIMAGE_MOTORCYCLE."""
+    return "skimage" if root == SKIMAGE_MOTORCYCLE else os.path.basename(os.path.abspath(root))
+
+
+def read_samples(kind, readers, model_frames):
+    """(total, generator of samples (kind "flow") or stereo samples (kind "stereo")) of the
+    readers [(id, read)] of `folder_pairs`, with the frames a model of `model_frames` frames takes
+    (a pair without its previous frame gets the first-frame fallback for a three-frame model)."""
+    def generate():
+        for pair_id, read in readers:
+            sample = read()
+            if kind == "stereo":
+                frames = np.stack(stereo_window(sample["left"], sample["right"], model_frames))
+                yield pair_id, frames, sample["disparity"], sample["valid"], sample["occluded"]
+            else:
+                frames = np.stack(pair_window(sample["frames"], model_frames))
+                yield pair_id, frames, sample["flow"], sample["valid"], sample["occluded"]
+
+    return len(readers), generate()
 
 
 def folder_sample_sets(root, model_frames, kinds=KINDS):
-    """The SampleSets of the flow pair folders (kind "flow") and of the stereo pairs with ground
-    truth (kind "stereo") under `root`, of the `kinds` asked; a kind with nothing under root is
-    left out, and FileNotFoundError names root when nothing is left."""
-    name = os.path.basename(os.path.abspath(root)) if root != SKIMAGE_MOTORCYCLE else "skimage"
-    if root != SKIMAGE_MOTORCYCLE and not os.path.isdir(root):
-        raise FileNotFoundError(f"{root}: not a folder")
-    sets = []
-    if "flow" in kinds and root != SKIMAGE_MOTORCYCLE and pair_folders(root):
-        sets.append(SampleSet("flow", *pair_samples(root, model_frames), name))
-    if "stereo" in kinds and (root == SKIMAGE_MOTORCYCLE or _stereo_pairs_with_ground_truth(root)):
-        sets.append(SampleSet("stereo", *stereo_samples(root, model_frames), name))
-    if not sets:
-        raise FileNotFoundError(f"no {' or '.join(f'{k} pairs' for k in kinds)} with ground truth under {root!r} "
-                                f"({'; '.join(_HINTS[k] for k in kinds)}; docs/evaluation.md)")
-    return sets
+    """The SampleSets of the pairs with ground truth under `root` (`folder_pairs`: one walk; the
+    flow pair folders, then the stereo pairs), of the `kinds` asked."""
+    return [SampleSet(kind, *read_samples(kind, readers, model_frames), root_name(root))
+            for kind, readers in folder_pairs(root, kinds).items()]
 
 
 def dataset_sample_set(source, split, model_frames, data_dir=None, manual_dir=None):

@@ -40,6 +40,15 @@ class FlowFileError(ValueError):
     """A flow, disparity, image or mask file could not be read or written."""
 
 
+def find_file(folder, stem, extensions):
+    """The path of `folder`/`stem` with the first of `extensions` that exists, or None."""
+    for ext in extensions:
+        path = os.path.join(folder, stem + ext)
+        if os.path.isfile(path):
+            return path
+    return None
+
+
 def _read_bytes(path):
     try:
         with open(path, "rb") as f:

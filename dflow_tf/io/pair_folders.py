@@ -1,10 +1,13 @@
-"""Folders of frame pairs with ground truth, the `--pairs` layout of docs/evaluation.md.
+"""The `--pairs` layout of docs/evaluation.md: folders of frame pairs with ground truth, and the
+stereo folders (dflow_tf.io.stereo_folders) beside them, all found under a root in one walk
+(`find_pairs`).
 
 A pair folder holds the frames `img1` + `img2` (previous frame `img0`) with the flow `flow.flo`
 or `flow.png` (16-bit KITTI), or Middlebury's `frame10` + `frame11` (previous `frame09`) with
 `flow10.flo` / `flow10.png`; optionally `invalid.png` (pixels without ground truth) and
 `occ.png` (occluded pixels), masks with 255 = true.
 """
+import collections
 import os
 
 import numpy as np
@@ -12,24 +15,21 @@ import numpy as np
 from dflow_tf.io.flow_files import (
     IMAGE_EXTENSIONS,
     FlowFileError,
+    find_file,
     known_flow,
     read_flo,
     read_image,
     read_kitti_flow,
     read_mask,
 )
+from dflow_tf.io.stereo_folders import folder_stereo_pairs
 
 #: (previous, first, second, ground truth) file stems of a pair folder, in order of preference.
 PAIR_LAYOUTS = (("img0", "img1", "img2", "flow"), ("frame09", "frame10", "frame11", "flow10"))
 
-
-def find_file(folder, stem, extensions):
-    """The path of `folder`/`stem` with the first of `extensions` that exists, or None."""
-    for ext in extensions:
-        path = os.path.join(folder, stem + ext)
-        if os.path.isfile(path):
-            return path
-    return None
+#: The pairs under a root (`find_pairs`): flow, sorted (id, pair folder path); stereo, sorted
+#: (id, stereo_folders.StereoPair), ground truth or not.
+FoundPairs = collections.namedtuple("FoundPairs", "flow stereo")
 
 
 def read_pair_folder(folder):
@@ -82,13 +82,23 @@ def is_pair_folder(folder):
                for _, a, b, _ in PAIR_LAYOUTS)
 
 
-def pair_folders(root):
-    """Sorted (id, path) of the pair folders under `root` (itself included); the id is the path
-    relative to root, or root's own name when root is a pair folder."""
-    found = []
+def find_pairs(root):
+    """The FoundPairs under `root` (itself included), in one walk of its folders: the pair folders
+    and the stereo pairs (stereo_folders.folder_stereo_pairs; the frame and ground-truth folders of
+    a KITTI stereo folder are not searched further).
+
+    Ids: a folder's path relative to root, root's own name for root itself; a KITTI stereo
+    folder's pairs add `/<frame stem>`.
+    """
+    name = os.path.basename(os.path.abspath(root))
+    flow, stereo = [], []
     for folder, dirs, _ in os.walk(root):
         dirs.sort()
+        rel = os.path.relpath(folder, root)
+        folder_id = name if rel == "." else rel
         if is_pair_folder(folder):
-            rel = os.path.relpath(folder, root)
-            found.append((os.path.basename(os.path.abspath(root)) if rel == "." else rel, folder))
-    return sorted(found)
+            flow.append((folder_id, folder))
+        pairs, searched = folder_stereo_pairs(folder, folder_id)
+        stereo += pairs
+        dirs[:] = [d for d in dirs if d not in searched]
+    return FoundPairs(sorted(flow), sorted(stereo))

@@ -1,11 +1,13 @@
-"""Frame sequences in (image files, a folder of images, a video) and flow files out, the files
-of `python -m dflow_tf.predict` (docs/evaluation.md)."""
+"""Frame sequences (image files, a folder of images, a video) and rectified stereo pairs in, flow
+files out: the files of `python -m dflow_tf.predict` (docs/evaluation.md)."""
 import os
 import re
 
 import numpy as np
 
 from dflow_tf.io.flow_files import IMAGE_EXTENSIONS, FlowFileError, read_image, write_flo, write_kitti_flow
+from dflow_tf.io.pair_folders import find_pairs
+from dflow_tf.io.stereo_folders import SKIMAGE_MOTORCYCLE, read_stereo_frames, skimage_motorcycle
 from dflow_tf.io.visualize import write_flow_png
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg")
@@ -68,6 +70,27 @@ def open_sequence(inputs):
     if len(set(names)) != len(names):
         raise ValueError("input frames must have distinct file names (they name the outputs)")
     return len(files), ((name, read_image(f)) for name, f in zip(names, files))
+
+
+def open_stereo_pairs(inputs):
+    """(pair count, generator of (name, left uint8 [H, W, 3], right)) of the stereo input of
+    `python -m dflow_tf.predict --stereo`: two image files (left, right; named after the left
+    file's stem), one folder (every stereo pair that pair_folders.find_pairs finds, ground truth
+    or not, named by its id), or SKIMAGE_MOTORCYCLE ("motorcycle"). FlowFileError /
+    FileNotFoundError / ValueError name the input that does not fit."""
+    if len(inputs) == 1 and inputs[0] == SKIMAGE_MOTORCYCLE:
+        sample = skimage_motorcycle()
+        return 1, iter([("motorcycle", sample["left"], sample["right"])])
+    if len(inputs) == 1 and os.path.isdir(inputs[0]):
+        pairs = find_pairs(inputs[0]).stereo
+        if not pairs:
+            raise FileNotFoundError(f"{inputs[0]}: no stereo pairs (Middlebury im0 + im1, or KITTI image_2/ + "
+                                    f"image_3/; docs/evaluation.md)")
+        return len(pairs), ((pair_id, *read_stereo_frames(pair.left, pair.right)) for pair_id, pair in pairs)
+    if len(inputs) == 2 and not any(os.path.isdir(i) for i in inputs):
+        return 1, iter([(os.path.splitext(os.path.basename(inputs[0]))[0], *read_stereo_frames(*inputs))])
+    raise ValueError(f"--stereo takes two images (left, right), one folder of stereo folders, or "
+                     f"{SKIMAGE_MOTORCYCLE}; got {inputs}")
 
 
 def write_flow(out_dir, name, flow, fmt="flo", color=False, max_flow=None):

@@ -24,11 +24,11 @@ import numpy as np
 from dflow_tf.io.flow_files import (
     IMAGE_EXTENSIONS,
     FlowFileError,
+    find_file,
     read_disparity,
     read_image,
     read_occlusion_mask,
 )
-from dflow_tf.io.pair_folders import find_file
 
 #: The name of scikit-image's bundled Middlebury 2014 Motorcycle pair (`skimage_motorcycle`) where
 #: the command lines take a stereo folder.
@@ -84,23 +84,22 @@ def is_stereo_folder(folder):
     return _middlebury_pair(folder) is not None or _kitti_layout(folder) is not None
 
 
-def stereo_pairs(root):
-    """Sorted (id, StereoPair) of every stereo pair under `root` (itself included). The id is the
-    folder's path relative to root (root's own name for root itself), plus `/<frame stem>` for
-    the pairs of a KITTI folder. Ground truth may be missing (StereoPair.disparity None)."""
+def folder_stereo_pairs(folder, folder_id):
+    """The stereo pairs that `folder` itself holds, for a walk of a root (pair_folders.find_pairs).
+
+    Returns ([(id, StereoPair)], names of the subfolders that are part of them): a Middlebury
+    folder's pair has the id `folder_id`; a KITTI folder's pairs have `<folder_id>/<frame stem>`,
+    and its frame and ground-truth folders (KITTI_LAYOUTS) are not stereo folders. Ground truth may
+    be missing (StereoPair.disparity None).
+    """
     found = []
-    for folder, dirs, _ in os.walk(root):
-        dirs.sort()
-        rel = os.path.relpath(folder, root)
-        folder_id = os.path.basename(os.path.abspath(root)) if rel == "." else rel
-        pair = _middlebury_pair(folder)
-        if pair is not None:
-            found.append((folder_id, pair))
-        layout = _kitti_layout(folder)
-        if layout is not None:
-            found += [(f"{folder_id}/{stem}", pair) for stem, pair in _kitti_pairs(folder, layout)]
-            dirs[:] = [d for d in dirs if d not in layout]  # the frames' folders are not stereo folders
-    return sorted(found)
+    pair = _middlebury_pair(folder)
+    if pair is not None:
+        found.append((folder_id, pair))
+    layout = _kitti_layout(folder)
+    if layout is None:
+        return found, ()
+    return found + [(f"{folder_id}/{stem}", pair) for stem, pair in _kitti_pairs(folder, layout)], layout
 
 
 def read_stereo_pair(pair):
@@ -111,8 +110,7 @@ def read_stereo_pair(pair):
     occluded = valid & not in disparity_noc when both exist, else None. FlowFileError names a
     file whose size differs from the left frame's.
     """
-    left, right = read_image(pair.left), read_image(pair.right)
-    _check_pair(pair.left, left, pair.right, right)
+    left, right = read_stereo_frames(pair.left, pair.right)
     disparity = valid = occluded = None
     if pair.disparity or pair.disparity_noc:
         path = pair.disparity or pair.disparity_noc
@@ -128,9 +126,19 @@ def read_stereo_pair(pair):
     return {"left": left, "right": right, "disparity": disparity, "valid": valid, "occluded": occluded}
 
 
+def read_stereo_frames(left_path, right_path):
+    """(left, right) uint8 RGB [H, W, 3] of a pair's frame files; FlowFileError names the right
+    frame when its size differs from the left frame's."""
+    left, right = read_image(left_path), read_image(right_path)
+    if right.shape != left.shape:
+        raise FlowFileError(f"{right_path}: right frame size {right.shape[:2]} differs from the left "
+                            f"frame's {left.shape[:2]} ({left_path})")
+    return left, right
+
+
 def read_stereo_folder(folder):
     """The stereo sample of a Middlebury pair folder, or None if `folder` is not one (a KITTI
-    folder holds many pairs: stereo_pairs + read_stereo_pair)."""
+    folder holds many pairs: pair_folders.find_pairs + read_stereo_pair)."""
     pair = _middlebury_pair(folder)
     return None if pair is None else read_stereo_pair(pair)
 
@@ -159,40 +167,3 @@ def skimage_motorcycle():
 def _check_size(path, array, left):
     if array.shape[:2] != left.shape[:2]:
         raise FlowFileError(f"{path}: size {array.shape[:2]} differs from the left frame's {left.shape[:2]}")
-
-
-
-def open_stereo_pairs(inputs):
-    """(pair count, generator of (name, left uint8 [H, W, 3], right)) of the stereo input of
-    `python -m dflow_tf.predict --stereo`: two image files (left, right; named after the left
-    file's stem), one folder (every pair of stereo_pairs, ground truth or not, named by its id),
-    or SKIMAGE_MOTORCYCLE ("motorcycle"). FlowFileError / FileNotFoundError / ValueError name
-    the input that does not fit."""
-    if len(inputs) == 1 and inputs[0] == SKIMAGE_MOTORCYCLE:
-        sample = skimage_motorcycle()
-        return 1, iter([("motorcycle", sample["left"], sample["right"])])
-    if len(inputs) == 1 and os.path.isdir(inputs[0]):
-        pairs = stereo_pairs(inputs[0])
-        if not pairs:
-            raise FileNotFoundError(f"{inputs[0]}: no stereo pairs (Middlebury im0 + im1, or KITTI image_2/ + "
-                                    f"image_3/; docs/evaluation.md)")
-
-        def generate():
-            for pair_id, pair in pairs:
-                left, right = read_image(pair.left), read_image(pair.right)
-                _check_pair(pair.left, left, pair.right, right)
-                yield pair_id, left, right
-
-        return len(pairs), generate()
-    if len(inputs) == 2 and not any(os.path.isdir(i) for i in inputs):
-        left, right = read_image(inputs[0]), read_image(inputs[1])
-        _check_pair(inputs[0], left, inputs[1], right)
-        return 1, iter([(os.path.splitext(os.path.basename(inputs[0]))[0], left, right)])
-    raise ValueError(f"--stereo takes two images (left, right), one folder of stereo folders, or "
-                     f"{SKIMAGE_MOTORCYCLE}; got {inputs}")
-
-
-def _check_pair(left_path, left, right_path, right):
-    if right.shape != left.shape:
-        raise FlowFileError(f"{right_path}: right frame size {right.shape[:2]} differs from the left "
-                            f"frame's {left.shape[:2]} ({left_path})")

@@ -81,9 +81,8 @@ def synthetic_pairs(data_dir=None):
 def real_pairs(source):
     """(left, right, gt, valid, occluded) of the stereo pairs with ground truth of a folder of stereo
     folders, or of skimage:motorcycle."""
-    from dflow_tf.io.stereo_folders import SKIMAGE_MOTORCYCLE, read_stereo_pair, skimage_motorcycle, stereo_pairs
-    samples = [skimage_motorcycle()] if source == SKIMAGE_MOTORCYCLE else [
-        read_stereo_pair(pair) for _, pair in stereo_pairs(source) if pair.disparity or pair.disparity_noc]
+    from dflow_tf.evaluation.samples import folder_pairs
+    samples = [read() for _, read in folder_pairs(source, kinds=("stereo",))["stereo"]]
     for s in samples:
         yield s["left"], s["right"], s["disparity"], s["valid"], s["occluded"]
 
