@@ -163,11 +163,15 @@ def test_mixed_source_mixes_flow_and_stereo_samples(tmp_path):
 
 def test_stage_on_mixed_flow_and_stereo_pairs_reports_disparity(tmp_path, monkeypatch):
     source = _mixed(tmp_path, split_sources={"validation": ["synthetic_stereo/tiny"]})
-    seen = []
+    seen = []  # (ids, stereo flags) of every training batch, recorded when the traced step runs
     compute = unsupervised.UnsupervisedTask.compute_loss
 
     def spy(self, model, batch):
-        seen.append(batch[schema.STEREO])
+        def keep(ids, stereo):
+            seen.append(([i.decode() for i in ids], stereo.tolist()))
+            return np.int32(0)
+
+        tf.numpy_function(keep, [batch[schema.ID], batch[schema.STEREO]], tf.int32)
         return compute(self, model, batch)
 
     monkeypatch.setattr(unsupervised.UnsupervisedTask, "compute_loss", spy)
@@ -175,7 +179,10 @@ def test_stage_on_mixed_flow_and_stereo_pairs_reports_disparity(tmp_path, monkey
         str(tmp_path / "stage"), model_fn=lambda: TwoFramePWC(num_levels=4), task=UnsupervisedTask("census", True),
         num_steps=2, batch_size=2, crop_size=(32, 48), dataset=source, data_dir=str(tmp_path / "tfds"),
         checkpoint_every=2, log_every=1, image_every=0, eval_batch_size=2, seed=1)
-    assert seen, "the task saw no batch"
+    # every sample's flag says which builder it came from: stereo ids carry the time step
+    assert len(seen) == 2 and all(len(ids) == len(flags) == 2 for ids, flags in seen)
+    for ids, flags in seen:
+        assert flags == [i.endswith(("_t0", "_t1")) for i in ids], (ids, flags)
     assert {"epe_all/pixel_pooled", "d1_all/pixel_pooled", "d1_noc/pixel_pooled", "d1_occ/pixel_pooled"} <= set(results)
     assert results["num_images"] == 2 and np.isfinite(results["d1_all/pixel_pooled"])
 
