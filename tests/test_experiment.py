@@ -73,6 +73,10 @@ def test_results_table_shows_optional_d1_and_the_real_pair_groups():
     assert real[0].split() == ["stage", "chairs", "epe", "all", "sintel", "epe", "all", "sintel", "epe", "occ"]
     assert real[1].split() == ["student", "5.125", "8.250", "20.500"]
     assert "real pairs" not in results_table({"teacher": summary})
+    # the evaluation tables' cells and layout: NaN (a region without pixels) as "-", no trailing spaces
+    lines = results_table({"teacher": {**summary, "epe_occ/pixel_pooled": float("nan")}}).splitlines()
+    assert lines[1].split() == ["teacher", "1.500", "1.000", "-", "10.000"]
+    assert all(line == line.rstrip() for line in lines)
 
 
 @pytest.fixture

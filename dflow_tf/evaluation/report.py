@@ -1,6 +1,7 @@
 """Reports of an evaluation: the metrics tables printed by `python -m dflow_tf.evaluate` (flow:
 EPE and Fl; stereo: EPE and D1 of the disparity, and the rectification check |v|) and its JSON
-file (docs/evaluation.md)."""
+file (docs/evaluation.md). `format_columns` and `format_number` lay out every results table,
+also an experiment's (dflow_tf.training.experiment.results_table)."""
 import json
 import math
 import os
@@ -13,8 +14,16 @@ REGIONS = (("all", "all valid pixels"), ("noc", "non-occluded (Sintel: matched)"
 STEREO_REGIONS = (("all", "all valid pixels"), ("noc", "non-occluded"), ("occ", "occluded"))
 
 
-def _num(value):
+def format_number(value):
+    """A metric as a table cell: three decimals; "-" when missing (None) or NaN (no pixels)."""
     return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.3f}"
+
+
+def format_columns(header, rows):
+    """The text table of `header` and `rows` (lists of strings): left-aligned columns two spaces
+    apart, no trailing spaces."""
+    widths = [max(len(row[i]) for row in [header] + rows) for i in range(len(header))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in [header] + rows)
 
 
 def format_table(results, title=None):
@@ -28,12 +37,10 @@ def format_table(results, title=None):
     for region, meaning in regions:
         if f"epe_{region}/pixel_pooled" not in results:
             continue
-        rows.append([region] + [_num(results[f"{m}_{region}/{a}"]) for m in ("epe", outlier)
+        rows.append([region] + [format_number(results[f"{m}_{region}/{a}"]) for m in ("epe", outlier)
                                 for a in ("per_image_mean", "pixel_pooled")]
                     + [str(results[f"pixels_{region}"]), str(results[f"images_{region}"]), meaning])
-    widths = [max(len(r[i]) for r in [header] + rows) for i in range(len(header))]
-    lines = [title] if title else []
-    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in [header] + rows]
+    lines = ([title] if title else []) + [format_columns(header, rows)]
     what = "disparity error |d - d_gt|" if stereo else "EPE"
     lines.append(f"{results['num_images']} images. {what} in px. 'mean/img' = mean over images of each image's "
                  "value; 'pooled' = over all pixels of all images.")
@@ -41,7 +48,7 @@ def format_table(results, title=None):
         lines.append("D1: error > 3 px and > 5% of the ground-truth disparity. "
                      "Disparity = -u of the left -> right flow.")
         if "v_abs_mean/pixel_pooled" in results:
-            per_image, pooled = (_num(results[f"v_abs_mean/{a}"]) for a in ("per_image_mean", "pixel_pooled"))
+            per_image, pooled = (format_number(results[f"v_abs_mean/{a}"]) for a in ("per_image_mean", "pixel_pooled"))
             lines.append(f"Rectification check: mean |v| over valid pixels {per_image} px (mean/img), "
                          f"{pooled} px (pooled); 0 on rectified pairs.")
     else:

@@ -18,6 +18,7 @@ import os
 import gin
 
 from dflow_tf.evaluation import DISPARITY_KEYS, PAIR_KEYS, SUMMARY_KEYS
+from dflow_tf.evaluation.report import format_columns, format_number
 from dflow_tf.training.trainer import StagePaused, train_stage
 
 RESULTS_FILE = "results.json"
@@ -58,23 +59,15 @@ def results_table(results):
     real-pair groups when there are any."""
     keys = list(SUMMARY_KEYS) + [k for k in DISPARITY_KEYS if any(r and k in r for r in results.values())]
     header = ["stage"] + [k.split("/")[0].replace("_", " ") for k in keys]
-    rows = [[stage] + [_cell(r, k) for k in keys] for stage, r in results.items()]
-    text = _format(header, rows) + "\n(EPE in px, Fl and D1 in %; pixel-pooled over the validation split)"
+    rows = [[stage] + [format_number((r or {}).get(k)) for k in keys] for stage, r in results.items()]
+    text = format_columns(header, rows) + "\n(EPE in px, Fl and D1 in %; pixel-pooled over the validation split)"
     groups = sorted({g for r in results.values() if r for g in r.get("pairs", {})})
     if groups:
         columns = [(g, k) for g in groups for k in PAIR_KEYS
                    if any(r and k in r.get("pairs", {}).get(g, {}) for r in results.values())]
         header = ["stage"] + [f"{g} {k.split('/')[0].replace('_', ' ')}" for g, k in columns]
-        rows = [[stage] + [_cell(r.get("pairs", {}).get(g), k) for g, k in columns]
+        rows = [[stage] + [format_number(r["pairs"].get(g, {}).get(k)) for g, k in columns]
                 for stage, r in results.items() if r and "pairs" in r]
-        text += "\n\nreal pairs\n" + _format(header, rows) + "\n(EPE in px, mean over the pairs of each group)"
+        text += "\n\nreal pairs\n" + format_columns(header, rows) + "\n(EPE in px, mean over the pairs of each group)"
     return text
 
-
-def _cell(metrics, key):
-    return f"{metrics[key]:.3f}" if metrics and key in metrics else "-"
-
-
-def _format(header, rows):
-    widths = [max(len(str(row[i])) for row in [header] + rows) for i in range(len(header))]
-    return "\n".join("  ".join(str(c).ljust(w) for c, w in zip(row, widths)) for row in [header] + rows)
