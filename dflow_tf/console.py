@@ -1,10 +1,17 @@
-"""Shared pieces of the command-line tools (evaluate, predict, submission, precompute): data
-arguments, the one-line error exit, progress lines with a time estimate."""
+"""Shared pieces of the command-line tools (train, evaluate, predict, submission, precompute): data
+arguments, checks of the input before any work, the one-line error exit, progress lines with a
+time estimate."""
 import functools
+import numbers
 import os
 import sys
 import tempfile
 import time
+
+
+class InputError(ValueError):
+    """Bad input (an argument, a gin binding, a dataset name), named in the message with what is
+    allowed: the commands end with this one line instead of a traceback."""
 
 
 def format_duration(seconds):
@@ -45,8 +52,7 @@ def load_model_from_args(args):
 def check_output_path(path, argument="--out", folder=True):
     """Checks, before any work and without creating anything, that the output folder `path`
     (folder=True) or the output file `path` can be written: a probe file is created and removed
-    in its nearest existing folder. ValueError naming `argument` otherwise (an input error, so
-    the commands stop with one line)."""
+    in its nearest existing folder. InputError (a ValueError) naming `argument` otherwise."""
     target = os.path.abspath(path)
     existing = target if folder else os.path.dirname(target)
     while not os.path.exists(existing):
@@ -57,8 +63,25 @@ def check_output_path(path, argument="--out", folder=True):
         with tempfile.TemporaryFile(dir=existing):
             pass
     except OSError as error:
-        raise ValueError(f"{argument} {path}: cannot write in {existing} ({error.strerror or error})") from None
+        raise InputError(f"{argument} {path}: cannot write in {existing} ({error.strerror or error})") from None
     return path
+
+
+def check_crop_size(crop_size, multiple, binding="train_stage.crop_size"):
+    """Checks a training crop against the model's size multiple, before any work: None (the stored
+    size) or (height, width), two positive multiples of `multiple`. Returns crop_size; InputError
+    naming `binding`, the value and the nearest allowed crop otherwise."""
+    if crop_size is None:
+        return None
+    if (not isinstance(crop_size, (tuple, list)) or len(crop_size) != 2
+            or not all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in crop_size)):
+        raise InputError(f"{binding}={crop_size!r}: give (height, width), two multiples of {multiple}, "
+                         "or None for the stored size")
+    if any(v < 1 or v % multiple for v in crop_size):
+        nearest = tuple(max(multiple, round(v / multiple) * multiple) for v in crop_size)
+        raise InputError(f"{binding}={tuple(crop_size)!r}: height and width must be multiples of {multiple} "
+                         f"(the model's size multiple), e.g. {nearest}; None keeps the stored size")
+    return crop_size
 
 
 def exit_on_input_error(command):
