@@ -48,9 +48,48 @@ def get_builder(source, data_dir=None, manual_dir=None, prepare=True):
 
     With `prepare`, runs `download_and_prepare` (a no-op when the data exist; synthetic_flow is
     rendered then, the others read `manual_dir`, default <data_dir>/downloads/manual).
+
+    Raises:
+      dflow_tf.console.InputError: `source` names no known dataset or config; the message lists
+        the project's datasets (the tfds_builders names and configs) and source classes.
     """
-    import tfds_builders  # noqa: F401  pylint: disable=import-outside-toplevel,unused-import
-    builder = tfds.builder(source, data_dir=data_dir) if isinstance(source, str) else source
+    # pylint: disable=import-outside-toplevel
+    import tfds_builders
+    if not isinstance(source, str):
+        builder = source
+    else:
+        name, _, config = source.split(":")[0].partition("/")
+        known = {cls.name: [c.name for c in cls.BUILDER_CONFIGS]
+                 for cls in (getattr(tfds_builders, n) for n in tfds_builders.__all__)}
+        problem = None
+        if config and config not in known.get(name, [config]):
+            problem = f"no config {config!r} of dataset {name!r}"
+        else:
+            try:
+                builder = tfds.builder(source, data_dir=data_dir)
+            except tfds.core.registered.DatasetNotFoundError:  # its message lists every tfds dataset
+                problem = f"unknown dataset {name!r}"
+        if problem:
+            import importlib
+            import inspect
+            import pkgutil
+
+            import dflow_tf.data
+            from dflow_tf.console import InputError
+            datasets = ", ".join(f"{n}/{{{', '.join(c)}}}" if c else n for n, c in sorted(known.items()))
+            sources = []  # the classes of dflow_tf.data that duck-type a builder or make their own batches
+            for module_info in pkgutil.iter_modules(dflow_tf.data.__path__):
+                try:
+                    module = importlib.import_module(f"dflow_tf.data.{module_info.name}")
+                except Exception:  # pylint: disable=broad-except  (a list for a message only)
+                    continue
+                sources += [f"@{n}()" for n, c in vars(module).items()
+                            if inspect.isclass(c) and c.__module__ == module.__name__ and not n.startswith("_")
+                            and (hasattr(c, "as_dataset") or hasattr(c, "make_dataset"))
+                            and not issubclass(c, tfds.core.DatasetBuilder)]
+            sources = ", ".join(sorted(sources))
+            raise InputError(f"{problem}; the project's datasets: {datasets}; or a source object: {sources}; "
+                             "or the folder of a saved dataset (docs/datasets.md)")
     if prepare:
         builder.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=manual_dir))
     return builder
