@@ -77,14 +77,16 @@ def test_student_crop_hallucinates_occlusions_at_the_left_border_of_stereo_patch
     frames, fw, bw, _ = disc_pair
     batch = 6
     frames, fw, bw = (tf.repeat(t, batch, axis=0) for t in (frames, fw, bw))
-    teacher = {"fw": ops.forward_backward_occlusion(fw, bw), "bw": ops.forward_backward_occlusion(bw, fw)}
+    targets = {schema.TEACHER_FLOW_FW: fw, schema.TEACHER_FLOW_BW: bw,
+               schema.TEACHER_OCCLUSION_FW: ops.forward_backward_occlusion(fw, bw),
+               schema.TEACHER_OCCLUSION_BW: ops.forward_backward_occlusion(bw, fw)}
     out = StudentTransforms(crop_size=(32, 40), superpixel=False).apply(
-        frames, {"fw": fw, "bw": bw}, teacher, tf.constant([4, 2], tf.int64), pair_index=0)
-    student_fw = ops.forward_backward_occlusion(out["flows"]["fw"], out["flows"]["bw"])
-    mask = losses.distillation_mask(student_fw, out["teacher_occlusion"]["fw"]).numpy()[..., 0]
+        frames, targets, tf.constant([4, 2], tf.int64), pair_index=0)
+    student_fw = ops.forward_backward_occlusion(out[schema.TEACHER_FLOW_FW], out[schema.TEACHER_FLOW_BW])
+    mask = losses.distillation_mask(student_fw, out[schema.TEACHER_OCCLUSION_FW]).numpy()[..., 0]
     xs = np.arange(40)[None, None, :]
-    leaves = xs + out["flows"]["fw"].numpy()[..., 0] < 0
-    expected = leaves & (out["teacher_occlusion"]["fw"].numpy()[..., 0] < 0.5)
+    leaves = xs + out[schema.TEACHER_FLOW_FW].numpy()[..., 0] < 0
+    expected = leaves & (out[schema.TEACHER_OCCLUSION_FW].numpy()[..., 0] < 0.5)
     np.testing.assert_array_equal(mask > 0.5, expected)
     assert expected.sum() > 0 and not mask[..., int(D_FRONT):].any()
 
