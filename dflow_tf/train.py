@@ -10,13 +10,17 @@ and a killed one resumes from its newest readable checkpoint. The final gin conf
 <output_dir>/config.gin and the validation metrics to <output_dir>/results.json. A distillation
 stage whose teachers were not trained in this experiment (checkpoints from elsewhere) also
 evaluates them, so the table compares the student with every teacher. Bad input (gin, files,
-unreadable checkpoints, an unwritable --output_dir) ends with one `error:` line. `--dry_run`
+unreadable checkpoints, an unwritable --output_dir, a crop the model cannot take, an unknown
+dataset) ends with one `error:` line naming it, before any stage trains where it can
+(dflow_tf.training.stage_checks). `--dry_run`
 checks a configuration in a minute: every stage trains two steps and evaluates one batch, into a
 new temporary folder unless --output_dir is given.
 """
 import os
+import re
 import sys
 import tempfile
+import tokenize
 
 from dflow_tf.native_logs import hide_native_logs
 
@@ -35,40 +39,80 @@ flags.DEFINE_boolean("verbose", False, "keep TensorFlow's own log lines on the c
 
 
 def main(argv):
+    """The command: returns the exit status, 0, or 1 after one `error: ...` line on stderr."""
     del argv
     import gin
     from absl import logging
     logging.set_verbosity(logging.ERROR)  # tfds' info and deprecation chatter
     from dflow_tf import configurables  # noqa: F401  (every gin name)
     from dflow_tf.checkpoints import CorruptCheckpointError
-    from dflow_tf.console import check_output_path
+    from dflow_tf.console import InputError, check_output_path
     from dflow_tf.training.experiment import run_experiment
+    from dflow_tf.training.stage_checks import check_stages
     from dflow_tf.training.trainer import DRY_RUN_STEPS, TrainingDiverged
     missing = [path for path in FLAGS.gin_file if not os.path.isfile(path)]
     if missing:
-        sys.exit(f"error: gin file not found: {', '.join(missing)} (working directory {os.getcwd()})")
+        return _error(f"gin file not found: {', '.join(missing)} (working directory {os.getcwd()})")
     if not FLAGS.gin_file:
-        sys.exit("error: give at least one --gin_file (for example --gin_file=gin/teacher.gin)")
+        return _error("give at least one --gin_file (for example --gin_file=gin/teacher.gin)")
     try:
         gin.parse_config_files_and_bindings(FLAGS.gin_file, FLAGS.gin_param)
-    except (ValueError, KeyError, SyntaxError) as error:
-        sys.exit(f"error in the gin configuration: {error}")
+    except (ValueError, KeyError, SyntaxError, tokenize.TokenError) as error:
+        return _error(_gin_error(error), prefix="error in the gin configuration")
     output_dir = FLAGS.output_dir
-    if FLAGS.dry_run and not output_dir:
-        output_dir = tempfile.mkdtemp(prefix="dflow_dry_run_")
-        print(f"dry run: every stage {DRY_RUN_STEPS} steps and one evaluation batch, into {output_dir}")
     try:
         if output_dir:
             check_output_path(output_dir, "--output_dir")
+        experiment = gin.get_bindings("run_experiment")  # stages and output_dir (macros resolved)
+        if "stages" in experiment:  # a dry run without --output_dir finds no finished stage
+            check_stages(experiment["stages"], None if FLAGS.dry_run and not output_dir
+                         else output_dir or experiment.get("output_dir"))
+        if FLAGS.dry_run and not output_dir:
+            output_dir = tempfile.mkdtemp(prefix="dflow_dry_run_")
+            print(f"dry run: every stage {DRY_RUN_STEPS} steps and one evaluation batch, into {output_dir}")
+        if output_dir:
             run_experiment(output_dir=output_dir, dry_run=FLAGS.dry_run)
         else:
             run_experiment(dry_run=FLAGS.dry_run)
-    except (TrainingDiverged, OSError, CorruptCheckpointError) as error:  # each names its file or step
-        sys.exit(f"error: {error}")
+    except (InputError, TrainingDiverged, OSError, CorruptCheckpointError) as error:  # each names its input
+        return _error(_one_line(error))
     except AssertionError as error:  # tfds' way of saying that the manual download is missing
         if "Manual directory" not in str(error):
             raise
-        sys.exit(f"error: a dataset needs a manual download: {error}")
+        return _error(f"a dataset needs a manual download: {_without_gin_calls(error)}")
+    return 0
+
+
+def _error(message, prefix="error"):
+    print(f"{prefix}: {message}", file=sys.stderr)
+    return 1
+
+
+def _without_gin_calls(error):
+    """The message of `error` without the lines gin appends while it passes configurable calls
+    ("  In call to configurable 'train_stage' ...")."""
+    return str(error).split("\n  In call to configurable ")[0]
+
+
+def _one_line(error):
+    return " ".join(line.strip() for line in _without_gin_calls(error).splitlines() if line.strip())
+
+
+def _gin_error(error):
+    """A gin parse error in one line: gin's message and the statement it names, e.g. "Configurable
+    'train_stage' doesn't have a parameter named 'crop_sise' (--gin_param train_stage.crop_sise=3)"."""
+    if isinstance(error, tokenize.TokenError):  # e.g. an unclosed bracket
+        return f"{error.args[0]} (an unclosed bracket or quote in a --gin_param or gin file?)"
+    lines = [line for line in str(error).splitlines() if line.strip() and line.strip() != "^"]
+    message = lines[0].strip().rstrip(".")
+    if len(lines) >= 3:
+        where, statement = lines[1].strip(), lines[2].strip()
+        file_line = re.match(r'In file "(.*)", line (\d+)', where)
+        if file_line:
+            return f"{message} ({file_line[1]} line {file_line[2]}: {statement})"
+        if where.startswith("In bindings string"):
+            return f"{message} (--gin_param {statement})"
+    return _one_line(error)
 
 
 def run():
