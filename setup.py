@@ -28,7 +28,7 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(include=["dflow_tf", "dflow_tf.*", "tfds_builders", "tfds_builders.*"]),
     package_data={"tfds_builders": ["*/dummy_data/**/*", "*/*.txt", "*/*.tsv"],
-                  "dflow_tf": ["py.typed", "data/splits/*.txt"]},
+                  "dflow_tf": ["py.typed", "data/splits/*.txt", "pretrained/*/*"]},
     include_package_data=True,
     install_requires=RUNTIME,
     extras_require=EXTRAS,

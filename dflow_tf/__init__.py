@@ -26,4 +26,7 @@ def __getattr__(name):
     if name == "predict_flow":
         from dflow_tf.inference import predict_flow
         return predict_flow
+    if name == "load_pretrained":
+        from dflow_tf.pretrained import load_pretrained
+        return load_pretrained
     raise AttributeError(f"module 'dflow_tf' has no attribute {name!r}")

@@ -6,6 +6,7 @@
     model, _ = load_model("runs/selflow_kitti")                    # a dflow_tf.import_tf1 folder
     model, _ = load_model("path/ckpt-800", arch="three_frame", model_params={"normalize_input": True})
     model, _ = load_model("zero")                                  # the zero-flow baseline
+    model, _ = load_model("pretrained:pwc_rendered")               # a model shipped in the package
 
 A **model description** is `model.json`, {"class": class name, "config": constructor options,
 ...}, written by every training stage (into the stage folder) and by save_imported (next
@@ -28,6 +29,7 @@ import os
 
 import tensorflow as tf
 
+from dflow_tf import pretrained
 from dflow_tf.models.registry import architecture_names, get_architecture
 from dflow_tf.models.zero_flow import ZeroFlowModel
 
@@ -188,9 +190,12 @@ def _read_model_weights(model, prefix):
 
 
 def restore_weights(model, path):
-    """Reads the model weights (no optimizer state) of the newest checkpoint at `path` into
-    `model`; returns the prefix read. Raises FileNotFoundError (no checkpoint),
-    CorruptCheckpointError (an unreadable file) or ValueError (weights that do not fit)."""
+    """Reads the model weights (no optimizer state) of the newest checkpoint at `path` (or of the
+    shipped model "pretrained:NAME") into `model`; returns the prefix (folder) read. Raises
+    FileNotFoundError (no checkpoint), CorruptCheckpointError (an unreadable file) or ValueError
+    (weights that do not fit, an unknown pretrained name)."""
+    if pretrained.is_pretrained(path):
+        return pretrained.restore_pretrained(model, path)
     prefix = check_readable(find_checkpoint(path))
     try:
         _read_model_weights(model, prefix)
@@ -212,6 +217,8 @@ def load_model(checkpoint, arch=None, model_params=None):
     """
     if checkpoint == ZERO:
         return ZeroFlowModel(), "zero-flow baseline"
+    if pretrained.is_pretrained(checkpoint) and arch is None and not model_params:
+        return pretrained.load_pretrained(checkpoint), pretrained.describe(checkpoint)
     if arch is not None:
         get_architecture(arch)  # unknown names fail before any file is read
     prefix = check_readable(find_checkpoint(checkpoint))

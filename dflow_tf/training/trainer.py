@@ -28,6 +28,7 @@ import gin
 import tensorflow as tf
 from tensorflow.python.trackable.base import Trackable
 
+from dflow_tf import pretrained
 from dflow_tf.checkpoints import restore_weights, resume_checkpoint, save_model_description
 from dflow_tf.data.augment import Augmentation
 from dflow_tf.data.pipeline import make_dataset
@@ -103,7 +104,8 @@ def train_stage(stage_dir, experiment_dir=None, *, dry_run=False, model_fn=gin.R
       dataset, split, data_dir, manual_dir: the training data ("name[/config]" of tfds_builders).
       augmentation: dflow_tf.data.Augmentation (None: no augmentation).
       seed: seed of data order, augmentation and weight initialisation.
-      init_from: stage name (relative to experiment_dir) or checkpoint path whose model weights
+      init_from: stage name (relative to experiment_dir), checkpoint path or shipped model
+        ("pretrained:NAME", dflow_tf.pretrained) whose model weights
         start this stage (optimizer state is not taken).
       checkpoint_every, log_every, image_every: intervals in steps.
       max_nonfinite: consecutive non-finite steps (skipped, counted) before the run stops.
@@ -263,7 +265,8 @@ def _restore_or_initialise(stage, model_fn, task, mixed_precision, init_from):
         return state, None, True
     if init_from:
         source = init_from
-        if stage.experiment_dir and not os.path.isabs(init_from) and not os.path.exists(init_from):
+        if (stage.experiment_dir and not os.path.isabs(init_from) and not os.path.exists(init_from)
+                and not pretrained.is_pretrained(init_from)):
             source = os.path.join(stage.experiment_dir, init_from)
         stage.log(f"initialising the model from {restore_weights(model, source)}")
     return state, None, False
