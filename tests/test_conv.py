@@ -88,28 +88,65 @@ def test_every_formulation_and_kernel_gradient_matches_a_numpy_convolution(case)
             assert analytic == pytest.approx(numeric, rel=1e-3, abs=1e-3), f"{formulation}/{kernel_gradient} d{name}"
 
 
-def test_chosen_formulation_always_has_a_gradient_on_this_backend():
-    """Whatever oneDNN / Eigen this process runs, the automatic choice trains dilated convs."""
-    x = tf.random.normal([1, 16, 16, 4])
-    kernel = tf.random.normal([3, 3, 4, 4])
+def numpy_gradients_of_sum(x, kernel, dilation):
+    """d/dx and d/dkernel of sum(conv_same(x, kernel)) at stride 1, tap by tap: the output at
+    (i, j) reads x at (i + a * dilation - top, j + c * dilation - left) through tap (a, c), so
+    each tap's kernel gradient is the sum of the x pixels it reads, and each pixel read gets the
+    tap's weights summed over the output channels."""
+    _, h, w, _ = x.shape
+    kh, kw, _, c_out = kernel.shape
+    top, left = (kh - 1) * dilation // 2, (kw - 1) * dilation // 2
+    dx, dk = np.zeros(x.shape), np.zeros(kernel.shape)
+    for a in range(kh):
+        for c in range(kw):
+            dy, dx_ = a * dilation - top, c * dilation - left
+            rows = slice(max(0, dy), min(h, h + dy))
+            cols = slice(max(0, dx_), min(w, w + dx_))
+            dk[a, c] = np.repeat(x[:, rows, cols].sum(axis=(0, 1, 2))[:, None], c_out, axis=1)
+            dx[:, rows, cols] += kernel[a, c].sum(axis=1)
+    return dx, dk
+
+
+@pytest.mark.parametrize("backend", ["this", "eigen"])
+def test_chosen_formulation_has_the_right_gradient_on_this_backend_and_under_eigen(backend, monkeypatch):
+    """Whatever oneDNN / Eigen this process runs (and with the Eigen plan, space-to-batch for
+    dilated convolutions, whatever it runs), the automatic choice computes the convolution and
+    its input and kernel gradients (known answers of d sum(y): numpy_gradients_of_sum)."""
+    if backend == "eigen":
+        monkeypatch.setattr(conv, "cpu_has_native_dilated_gradient", lambda dtype: False)
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(1, 16, 16, 4))
+    kernel = rng.normal(size=(3, 3, 4, 4))
+    xt, kt = tf.constant(x, tf.float32), tf.constant(kernel, tf.float32)
     for dilation in (1, 2, 16):
         with tf.GradientTape() as tape:
-            tape.watch(kernel)
-            loss = tf.reduce_sum(conv.conv2d_same(x, kernel, 1, dilation))
-        grad = tape.gradient(loss, kernel)
-        assert np.all(np.isfinite(grad.numpy()))
-    if not conv.cpu_has_native_dilated_gradient("float32"):
-        assert conv.choose_formulation(x, 2, 1, 4)[0] == "space_to_batch"
+            tape.watch([xt, kt])
+            y = conv.conv2d_same(xt, kt, 1, dilation)
+            loss = tf.reduce_sum(y)
+        dx, dk = tape.gradient(loss, [xt, kt])
+        expected_dx, expected_dk = numpy_gradients_of_sum(x, kernel, dilation)
+        np.testing.assert_allclose(y.numpy(), numpy_conv_same(x, kernel, 1, dilation), rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose(dx.numpy(), expected_dx, rtol=1e-4, atol=1e-4, err_msg=f"dx, dilation {dilation}")
+        np.testing.assert_allclose(dk.numpy(), expected_dk, rtol=1e-4, atol=1e-3, err_msg=f"dk, dilation {dilation}")
+    if backend == "eigen" or not conv.cpu_has_native_dilated_gradient("float32"):
+        assert conv.choose_formulation(xt, 2, 1, 4)[0] == "space_to_batch"
 
 
 def test_float16_dilated_convs_train_where_onednn_falls_back_to_eigen():
-    x = tf.random.normal([2, 16, 16, 4], dtype=tf.float16)
-    kernel = tf.cast(tf.random.normal([3, 3, 4, 4]), tf.float16)
+    """float16 gradients of a dilated convolution, against the known answers in float64 (to
+    float16 precision: sums of up to 2 x 16 x 16 products)."""
+    rng = np.random.default_rng(6)
+    x = rng.normal(size=(2, 16, 16, 4)).astype(np.float16)
+    kernel = rng.normal(size=(3, 3, 4, 4)).astype(np.float16)
+    xt, kt = tf.constant(x), tf.constant(kernel)
     with tf.GradientTape() as tape:
-        tape.watch([x, kernel])
-        loss = tf.reduce_sum(tf.cast(conv.conv2d_same(x, kernel, 1, 4), tf.float32))
-    dx, dk = tape.gradient(loss, [x, kernel])
-    assert dx.dtype == tf.float16 and np.all(np.isfinite(dk.numpy()))
+        tape.watch([xt, kt])
+        loss = tf.reduce_sum(tf.cast(conv.conv2d_same(xt, kt, 1, 4), tf.float32))
+    dx, dk = tape.gradient(loss, [xt, kt])
+    assert dx.dtype == tf.float16 and dk.dtype == tf.float16
+    expected_dx, expected_dk = numpy_gradients_of_sum(x.astype(np.float64), kernel.astype(np.float64), 4)
+    np.testing.assert_allclose(dx.numpy(), expected_dx, rtol=1e-2, atol=1e-2 * np.abs(expected_dx).max())
+    np.testing.assert_allclose(dk.numpy(), expected_dk, rtol=1e-2, atol=1e-2 * np.abs(expected_dk).max())
 
 
 def test_below_avx512_rules(monkeypatch):
