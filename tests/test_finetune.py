@@ -1,7 +1,9 @@
 """Supervised fine-tuning: SupervisedTask, id-selected and combined sources, the gin files."""
+import inspect
 import os
 
 import gin
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -9,8 +11,8 @@ import tensorflow as tf
 from dflow_tf.data import sources
 from dflow_tf.data.pipeline import make_dataset
 from dflow_tf.losses import supervised_loss
-from dflow_tf.models import TwoFramePWC
 from dflow_tf.training import trainer
+from dflow_tf.training.optimizer import make_optimizer
 from dflow_tf.training.supervised import SupervisedTask
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -90,16 +92,67 @@ def test_bad_arguments():
         SupervisedTask(input_frames=5)
 
 
-def test_train_stage_runs_three_supervised_steps(tmp_path):
+class _ConstantFlow(keras.Model):
+    """A two-frame model whose flow is one trainable vector (u, v) everywhere, starting at zero."""
+    num_frames = 2
+    size_multiple = 1
+
+    def __init__(self, name="constant_flow", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.vector = self.add_weight(shape=(2,), initializer="zeros", name="vector")
+
+    def call(self, frames):
+        shape = tf.shape(frames)
+        return {"flow": tf.zeros(tf.stack([shape[0], shape[2], shape[3], 2])) + self.vector}
+
+
+class _RecordingSupervisedTask(SupervisedTask):
+    """The robust supervised task that keeps every batch's ground truth and the model's vector."""
+
+    def __init__(self):
+        super().__init__("robust")
+        self.seen = []
+
+    def compute_loss(self, model, batch):
+        def keep(gt, valid, vector):
+            self.seen.append((gt.copy(), valid.copy(), vector.copy()))
+            return np.int32(0)
+
+        tf.numpy_function(keep, [batch["flow"], batch["valid"], model.vector], tf.int32)
+        return super().compute_loss(model, batch)
+
+
+def _numpy_robust_gradient(vector, gt, valid):
+    """d/d(u, v) of _numpy_robust for the flow `vector` everywhere."""
+    per_image = []
+    for g, v in zip(gt, valid[..., 0] > 0):
+        diff = vector - g[v]
+        per_image.append((0.4 * (np.abs(diff) + 0.01) ** -0.6 * np.sign(diff)).sum(axis=0) / (2 * v.sum() + 1e-6))
+    return np.mean(per_image, axis=0)
+
+
+def test_train_stage_logs_the_robust_loss_of_each_step_and_takes_adams_first_step(tmp_path):
+    """Three supervised steps of a constant-flow model from zero: each logged loss is the numpy
+    robust loss of the vector it had on the batch it saw; Adam's first step moves it by the
+    learning rate against the sign of the numpy gradient."""
+    task = _RecordingSupervisedTask()
     path, results, _ = trainer.train_stage(
-        str(tmp_path / "stage"), model_fn=lambda: TwoFramePWC(num_levels=3), task=SupervisedTask("robust"),
+        str(tmp_path / "stage"), model_fn=_ConstantFlow, task=task,
         num_steps=3, batch_size=2, dataset="synthetic_flow/tiny", data_dir=str(tmp_path / "tfds"),
         crop_size=None, checkpoint_every=100, log_every=1, image_every=0, eval_split=None)
     assert path.endswith("ckpt-3") and results is None
-    events = tf.compat.v1.train.summary_iterator  # the logged training loss is finite
-    losses = [v.tensor for f in (tmp_path / "stage" / "tensorboard").iterdir() for e in events(str(f))
-              for v in e.summary.value if v.tag == "loss/supervised_robust"]
-    assert len(losses) == 3 and all(np.isfinite(tf.make_ndarray(t)) for t in losses)
+    events = tf.compat.v1.train.summary_iterator
+    logged = sorted((e.step, float(tf.make_ndarray(v.tensor))) for f in (tmp_path / "stage" / "tensorboard").iterdir()
+                    for e in events(str(f)) for v in e.summary.value if v.tag == "loss/supervised_robust")
+    assert len(logged) == len(task.seen) == 3
+    for (_, loss), (gt, valid, vector) in zip(logged, task.seen):
+        assert np.abs(gt).max() > 0.1 and valid.sum() > 0
+        np.testing.assert_allclose(loss, _numpy_robust(np.broadcast_to(vector, gt.shape), gt, valid), rtol=1e-5)
+    gt, valid, start = task.seen[0]
+    np.testing.assert_array_equal(start, [0.0, 0.0])
+    learning_rate = inspect.signature(make_optimizer).parameters["learning_rate"].default
+    np.testing.assert_allclose(task.seen[1][2], -learning_rate * np.sign(_numpy_robust_gradient(start, gt, valid)),
+                               rtol=1e-3)
 
 
 def test_kitti2015_split_lists_are_selflows_170_30_partition():
