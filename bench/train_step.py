@@ -1,90 +1,134 @@
-"""Benchmarks one teacher training step: census loss with occlusion masks, two-frame model,
-bidirectional, Adam, as dflow_tf.training runs it.
+"""Benchmarks the training steps at the sizes of the long runs: samples/s and peak memory.
 
-Prints, per configuration (320x896 batch 1 and 256x640 batch 4, with and without XLA): the
-backend that ran (oneDNN AVX-512 / AVX2, Eigen; run with TF_ENABLE_ONEDNN_OPTS=0 and =1 to compare),
-the median step time of >= 5 steps after warm-up, peak RSS of the process, and the step's speed
-as a fraction of the machine's conv ceiling (the best of oneDNN off and on, bench/_util), counting
-a step as three forward passes of FLOPs (forward + backward ~ 3x forward). Each configuration runs
-in its own process.
+Cases (each in its own process; TwoFramePWC, Adam, dflow_tf.training's distributed step):
+  * supervised: the robust full-resolution loss in float32 at batch 4 (the fine-tuning step as
+    every stage ran before bfloat16) and PWC-Net's multi-scale loss (gin/pretrain/rendered.gin)
+    in float32 and bfloat16, with and without XLA, 256x384;
+  * census: the teacher step (census + forward-backward occlusion, bidirectional), 256x384 batch 4;
+  * distillation: the student step (two online teachers on 256x384, student on 192x320 patches with
+    the crop and superpixel noise), batch 4;
+  * render: the RenderedMotion pipeline alone (examples/s, 2 threads, skimage photos and patterns),
+    and the supervised bfloat16 step fed by it through tf.data (the loop as training runs it:
+    rendering overlaps the step).
+In-memory random batches for the step cases (the cost does not depend on the values). Median of
+--repeats steps after 2 warm-ups. A case that fails (e.g. XLA without a bfloat16 kernel) is listed
+with its error.
 
   python bench/train_step.py [--repeats 5] [--quick]
 """
 import os
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-CASES = [{"height": h, "width": w, "batch": b, "xla": xla}
-         for (h, w, b) in [(320, 896, 1), (256, 640, 4)] for xla in (False, True)]
+SIZE = (256, 384)
+CASES = [
+    {"task": "supervised_robust", "batch": 4, "precision": "float32", "xla": False},
+    {"task": "supervised_multiscale", "batch": 8, "precision": "float32", "xla": False},
+    {"task": "supervised_multiscale", "batch": 8, "precision": "float32", "xla": True},
+    {"task": "supervised_multiscale", "batch": 8, "precision": "bfloat16", "xla": False},
+    {"task": "supervised_multiscale", "batch": 8, "precision": "bfloat16", "xla": True},
+    {"task": "census", "batch": 4, "precision": "float32", "xla": False},
+    {"task": "census", "batch": 4, "precision": "bfloat16", "xla": False},
+    {"task": "distillation", "batch": 4, "precision": "float32", "xla": False},
+    {"task": "distillation", "batch": 4, "precision": "bfloat16", "xla": False},
+    {"task": "render", "batch": 8, "precision": "-", "xla": False},
+    {"task": "render+supervised_multiscale", "batch": 8, "precision": "bfloat16", "xla": False},
+]
+
+
+def _task(name, frames):
+    import tensorflow as tf
+
+    from dflow_tf.distillation.task import DistillationTask
+    from dflow_tf.distillation.teachers import TeacherEnsemble
+    from dflow_tf.distillation.transforms import StudentTransforms
+    from dflow_tf.models import TwoFramePWC
+    from dflow_tf.training.supervised import SupervisedTask
+    from dflow_tf.training.unsupervised import UnsupervisedTask
+    if name.startswith("supervised"):
+        return SupervisedTask(name.split("_", 1)[1])
+    if name == "census":
+        return UnsupervisedTask("census", occlusion=True)
+    teachers = TeacherEnsemble(checkpoints=["random-a", "random-b"])
+    for _ in range(2):
+        teacher = TwoFramePWC()
+        teacher(tf.constant(frames[:1]))
+        teacher.trainable = False
+        teachers.models.append(teacher)
+    return DistillationTask(teachers=teachers, transforms=StudentTransforms(crop_size=(192, 320)))
 
 
 def run_case(case, repeats):
     import keras
     import numpy as np
     import tensorflow as tf
-    from _util import backend_label, median_time, rss_mib
+    from _util import median_time, rss_mib
 
     from dflow_tf.models import TwoFramePWC
+    from dflow_tf.training.optimizer import make_optimizer
     from dflow_tf.training.trainer import _make_train_step
-    from dflow_tf.training.unsupervised import UnsupervisedTask
 
-    h, w, b = case["height"], case["width"], case["batch"]
+    (h, w), b = SIZE, case["batch"]
+    if case["task"] == "render":
+        from dflow_tf.data.rendered_motion import RenderedMotion
+        iterator = iter(RenderedMotion(frame_size=SIZE).make_dataset("train", batch_size=b, seed=0))
+        batch_s = median_time(lambda: next(iterator), repeats)
+        return {**case, "step_s": batch_s, "peak_mib": rss_mib()[1]}
+    if case["precision"] == "bfloat16":
+        keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    rng = np.random.default_rng(0)
+    batch = {"frames": rng.uniform(size=(b, 2, h, w, 3)).astype(np.float32),
+             "flow": rng.normal(0, 5, size=(b, h, w, 2)).astype(np.float32),
+             "valid": np.ones((b, h, w, 1), np.float32)}
+    task_name = case["task"].split("+")[-1]
+    task = _task(task_name, batch["frames"])
     model = TwoFramePWC()
-    frames = np.random.default_rng(0).uniform(size=(b, 2, h, w, 3)).astype(np.float32)
-    model(tf.constant(frames[:1]))
-    pixels = {}
-
-    # Count conv MACs by recording each conv's output size during one bidirectional forward pass.
-    def hook(layer):
-        call = layer.call
-
-        def counted(inputs, *args, **kwargs):
-            out = call(inputs, *args, **kwargs)
-            pixels[id(layer)] = pixels.get(id(layer), 0) + int(np.prod(out.shape[:3]))
-            return out
-        layer.call = counted
-
-    convs = [layer for layer in model._flatten_layers(include_self=False) if isinstance(layer, keras.layers.Conv2D)]
-    for layer in convs:
-        hook(layer)
-    model.bidirectional(tf.constant(frames))
-    forward_flops = sum(2 * np.prod(layer.kernel.shape) * pixels.get(id(layer), 0) for layer in convs)
-    for layer in convs:
-        del layer.call  # restore the class method
-
-    optimizer = keras.optimizers.Adam(1e-4)
-    optimizer.build(model.trainable_variables)
+    model(tf.constant(batch["frames"][:1]))
     step = tf.Variable(0, dtype=tf.int64)
-    dataset = tf.data.Dataset.from_tensors({"frames": frames}).repeat()
-    iterator = iter(dataset)
-    train_step = _make_train_step(tf.distribute.get_strategy(), model, optimizer,
-                                  UnsupervisedTask("census", occlusion=True), step, case["xla"], False)
-    seconds = median_time(lambda: float(train_step(iterator)[0]), repeats, warmup=2)
-    _, peak = rss_mib()
-    return {**case, "step_s": seconds, "peak_mib": peak, "step_gflops": 3 * forward_flops / 1e9,
-            "backend": backend_label()}
+    optimizer = make_optimizer(step=step, mixed_precision=case["precision"] == "bfloat16" and "bfloat16")
+    optimizer.build(model.trainable_variables)
+    if case["task"].startswith("render+"):
+        from dflow_tf.data.rendered_motion import RenderedMotion
+        iterator = iter(RenderedMotion(frame_size=SIZE).make_dataset("train", batch_size=b, seed=0))
+    else:
+        iterator = iter(tf.data.Dataset.from_tensors(batch).repeat())
+    train_step = _make_train_step(tf.distribute.get_strategy(), model, optimizer, task, step, case["xla"],
+                                  case["precision"])
+    try:
+        seconds = median_time(lambda: float(train_step(iterator)[0]), repeats)
+    except Exception as error:  # noqa: BLE001  (reported in the table)
+        return {**case, "error": str(error).strip().splitlines()[0][:80]}
+    return {**case, "step_s": seconds, "peak_mib": rss_mib()[1]}
 
 
 def main():
-    from _util import describe_ceilings, machine_ceilings, print_table, run_cases
-    ran = run_cases(__doc__, __file__, run_case, CASES, quick_cases=CASES[2:3])
+    from _util import backend_label, print_table, run_cases
+    start = time.time()
+    quick = [c for c in CASES if c["task"] in ("supervised_robust", "supervised_multiscale") and not c["xla"]]
+    ran = run_cases(__doc__, __file__, run_case, CASES, quick_cases=quick)
     if ran is None:
         return
     results, repeats = ran
-    ceilings = machine_ceilings()
-    best = max(ceilings.values())
     rows = []
+    baseline = next((r["batch"] / r["step_s"] for r in results if r["task"] == "supervised_robust"
+                     and "step_s" in r), None)
     for r in results:
-        achieved = r["step_gflops"] / r["step_s"]
-        rows.append([r["backend"], f"{r['height']}x{r['width']}", r["batch"], "yes" if r["xla"] else "no",
-                     f"{r['step_s'] * 1e3:.0f}", f"{r['step_gflops']:.0f}", f"{achieved:.1f}",
-                     f"{100 * achieved / best:.0f}%", f"{r['peak_mib']:.0f}"])
-    print(f"teacher step (census + occlusion, bidirectional two-frame, Adam); median of {repeats} "
-          f"steps; CPU threads: {os.cpu_count()}; {describe_ceilings(ceilings)}")
-    print_table(["backend", "input", "batch", "XLA", "step ms", "GFLOP/step (3x fwd)", "GFLOP/s",
-                 "of best ceiling", "peak RSS MiB"], rows)
+        if "error" in r:
+            rows.append([r["task"], r["batch"], r["precision"], "yes" if r["xla"] else "no", "-", "-", "-",
+                         "-", r["error"]])
+            continue
+        rate = r["batch"] / r["step_s"]
+        relative = f"{rate / baseline:.2f}x" if baseline and r["task"] != "render" else ""
+        rows.append([r["task"], r["batch"], r["precision"], "yes" if r["xla"] else "no",
+                     f"{r['step_s'] * 1e3:.0f}", f"{rate:.2f}", relative, f"{r['peak_mib']:.0f}", ""])
+    print(f"training steps at {SIZE[0]}x{SIZE[1]}; median of {repeats}; backend {backend_label()}; "
+          f"CPU threads {os.cpu_count()}; {time.time() - start:.0f} s in all. render: ms per batch of "
+          "rendered samples and examples/s.")
+    print_table(["step", "batch", "precision", "XLA", "ms", "samples/s", "vs supervised_robust float32",
+                 "peak RSS MiB", "error"], rows)
 
 
 if __name__ == "__main__":

@@ -77,13 +77,13 @@ class TeacherEnsemble:
         Returns:
           dict (schema.TEACHER_KEYS): teacher_flow_fw, teacher_flow_bw [B, H, W, 2] (averaged,
           frame a -> a+1 and a+1 -> a) and teacher_occlusion_fw, teacher_occlusion_bw
-          [B, H, W, 1] (1 = not confident), all without gradient.
+          [B, H, W, 1] (1 = not confident), all float32 and without gradient.
         """
         forward, backward = [], []
         for model in self.models:
             fw, bw = centre_pair_flows(model, frames)
-            forward.append(fw)
-            backward.append(bw)
+            forward.append(tf.cast(fw, tf.float32))  # targets in float32 under any precision policy
+            backward.append(tf.cast(bw, tf.float32))
         flow_fw = tf.stop_gradient(tf.add_n(forward) / len(forward))
         flow_bw = tf.stop_gradient(tf.add_n(backward) / len(backward))
         return {
