@@ -336,3 +336,42 @@ def test_consistency_loss_known_answers_and_mask():
         value = consistency_loss(flow_fw, flow_bw)
     grad_fw, grad_bw = tape.gradient(value, [flow_fw, flow_bw])
     assert float(tf.reduce_max(tf.abs(grad_fw))) > 0 and float(tf.reduce_max(tf.abs(grad_bw))) > 0
+
+
+# ------------------------------------------------------------------------ multi-scale (PWC-Net)
+
+def test_multiscale_loss_of_zero_flow_against_a_constant_motion_is_known():
+    # |(6, -8)| = 10 px -> 0.5 after PWC-Net's /20; zero prediction at levels 2..6 of a 64x128 image:
+    # 0.5 * (0.005 * 16*32 + 0.01 * 8*16 + 0.02 * 4*8 + 0.08 * 2*4 + 0.32 * 1*2) = 2.88 per image.
+    gt = np.broadcast_to(np.array([6.0, -8.0], np.float32), (2, 64, 128, 2))
+    levels = {level: np.zeros((2, 64 >> level, 128 >> level, 2), np.float32) for level in range(2, 7)}
+    loss = losses.multiscale_loss(levels, gt, np.ones((2, 64, 128, 1), np.float32))
+    np.testing.assert_allclose(float(loss), 2.88, rtol=1e-5)
+
+
+def _numpy_multiscale(levels, gt, valid, weights):
+    """Per level: the valid full-resolution vectors averaged in each level pixel (pixels without
+    any left out), scaled to the level, then sum of |f - g| * 2^l / 20, weighted, batch mean."""
+    total = 0.0
+    for level, flow in levels.items():
+        s = 2 ** level
+        b, h, w, _ = flow.shape
+        blocks_gt = gt.reshape(b, h, s, w, s, 2)
+        blocks_valid = valid.reshape(b, h, s, w, s, 1)
+        count = blocks_valid.sum(axis=(2, 4))
+        mean = (blocks_gt * blocks_valid).sum(axis=(2, 4)) / np.maximum(count, 1) / s
+        err = np.linalg.norm((flow - mean) * s / 20.0, axis=-1)[..., None]
+        total += weights[level] * (err * (count > 0)).sum(axis=(1, 2, 3)).mean()
+    return total
+
+
+def test_multiscale_loss_matches_numpy_on_sparse_ground_truth():
+    rng = np.random.default_rng(4)
+    gt = rng.normal(0, 6, (2, 32, 64, 2)).astype(np.float32)
+    valid = (rng.uniform(size=(2, 32, 64, 1)) < 0.3).astype(np.float32)  # sparse: some level pixels empty
+    valid[:, :8, :8] = 0.0
+    levels = {level: rng.normal(0, 2, (2, 32 >> level, 64 >> level, 2)).astype(np.float32) for level in (2, 3, 4)}
+    weights = {2: 0.5, 3: 0.25, 4: 2.0}
+    gt_with_junk = np.where(valid > 0, gt, np.float32(1e9))  # invalid pixels never enter
+    loss = losses.multiscale_loss(levels, gt_with_junk, valid, weights=weights)
+    np.testing.assert_allclose(float(loss), _numpy_multiscale(levels, gt, valid, weights), rtol=1e-5)

@@ -221,3 +221,16 @@ def test_ops_keep_float16_inputs_in_float16():
     assert ops.resize_flow(flow, (14, 26)).dtype == tf.float16
     assert ops.backward_warp(features, flow)[0].dtype == tf.float16
     assert ops.cost_volume(features, features, 2).dtype == tf.float16
+
+
+def test_backward_warp_of_a_bfloat16_image_samples_at_float32_positions():
+    # At x = 200 of a 256-wide image, bfloat16 positions are whole pixels (8 significant bits): a
+    # shift of 0.3 px would be rounded away. The image is (x - 200) / 8, exact in bfloat16 near x = 200.
+    xs = np.arange(256, dtype=np.float32)
+    image = np.broadcast_to(((xs - 200.0) / 8.0)[None, None, :, None], (1, 2, 256, 1))
+    flow = np.zeros((1, 2, 256, 2), np.float32)
+    flow[..., 0] = 0.3
+    warped, inside = ops.backward_warp(tf.constant(image, tf.bfloat16), tf.constant(flow))
+    assert warped.dtype == tf.bfloat16 and inside.dtype == tf.bfloat16
+    np.testing.assert_allclose(float(warped[0, 0, 200, 0]), 0.3 / 8.0, atol=5e-4)
+    np.testing.assert_allclose(float(warped[0, 0, 100, 0]), (100.3 - 200.0) / 8.0, rtol=1e-2)
