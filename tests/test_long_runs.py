@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import REPO_ROOT
+from dflow_tf import pretrained
 from dflow_tf.models import TwoFramePWC
 from dflow_tf.training import optimizer, portable_state, trainer
 from dflow_tf.training.supervised import SupervisedTask
@@ -100,12 +100,9 @@ def test_halving_schedule_reads_the_stage_step_not_the_update_count():
         optimizer.StageSchedule(1e-4, "one_cycle")
 
 
-def test_the_shipped_portable_state_loads_into_its_model():
-    state_dir = REPO_ROOT / "pretrained_state" / "rendered"
-    if not portable_state.has_state(str(state_dir)):
-        pytest.skip("no committed portable state")
-    saved = portable_state.read_state(str(state_dir))
-    assert saved["model"]["class"] == "TwoFramePWC"
-    model = TwoFramePWC(**{k: v for k, v in saved["model"]["config"].items() if k not in ("name", "trainable")})
-    portable_state.restore_state(str(state_dir), model)
+@pytest.mark.parametrize("name", pretrained.names())
+def test_every_shipped_model_loads_from_its_float16_state(name):
+    model = pretrained.load_pretrained(name)
+    saved = portable_state.read_state(pretrained.model_folder(name))
+    assert type(model).__name__ == saved["model"]["class"]
     assert all(np.isfinite(v.numpy()).all() for v in model.weights)
