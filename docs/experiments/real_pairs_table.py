@@ -4,6 +4,8 @@ in the `--pairs` layout, mean EPE over the pairs of each group (and over their o
 
     python docs/experiments/real_pairs_table.py ../shared/flowdata runs/real_footage/synthetic/teacher/census \
         runs/real_footage/footage/student --json runs/real_footage/real_pairs.json
+    python docs/experiments/real_pairs_table.py ../shared/flowdata pretrained:pwc_rendered --step 1000 \
+        --jsonl docs/results/pretrained_real_pairs.jsonl
 
 Farneback: OpenCV's tutorial settings (pyramid 0.5, 3 levels, window 15, 3 iterations, poly_n 5,
 sigma 1.2); DIS: the MEDIUM preset; both on grey frames.
@@ -57,6 +59,9 @@ def main():
     parser.add_argument("pairs", help="root of pair folders grouped by the first folder level")
     parser.add_argument("checkpoints", nargs="*", help="stage folders or checkpoints of trained models")
     parser.add_argument("--json", help="also write the metrics here")
+    parser.add_argument("--jsonl", help="also append one line per model and group here: {step, model, group, "
+                        "epe, epe_occ} (docs/experiments/pretrained_curve.py draws them)")
+    parser.add_argument("--step", type=int, help="the training step of the checkpoints, for --jsonl")
     args = parser.parse_args()
     baselines = (("zero flow", zero), ("Farneback (OpenCV)", farneback), ("DIS medium (OpenCV)", dis_medium))
     results = {name: evaluate_predictor_on_groups(fn, 2, args.pairs) for name, fn in baselines}
@@ -67,6 +72,13 @@ def main():
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=1)
+    if args.jsonl:
+        with open(args.jsonl, "a") as f:
+            for label, groups in results.items():
+                for group, metrics in groups.items():
+                    f.write(json.dumps({"step": None if label in dict(baselines) else args.step, "model": label,
+                                        "group": group, "epe": metrics["epe_all/per_image_mean"],
+                                        "epe_occ": metrics.get("epe_occ/per_image_mean")}) + "\n")
 
 
 if __name__ == "__main__":
