@@ -102,3 +102,70 @@ def resize_area(image, size):
 
     rows = np.einsum("ij,jwc->iwc", weights(size[0], image.shape[0]), image)
     return np.einsum("kw,iwc->ikc", weights(size[1], image.shape[1]), rows)
+
+
+def all_pairs_correlation(f1, f2):
+    """f1, f2 [B, H, W, C] -> [B, H, W, H, W]: the dot product of every pixel pair over sqrt(C)."""
+    b, h, w, c = f1.shape
+    out = np.zeros((b, h, w, h, w))
+    for n in range(b):
+        for y1 in range(h):
+            for x1 in range(w):
+                for y2 in range(h):
+                    for x2 in range(w):
+                        out[n, y1, x1, y2, x2] = np.dot(f1[n, y1, x1], f2[n, y2, x2]) / np.sqrt(c)
+    return out
+
+
+def average_pool_2x2(image):
+    """image [H, W] -> [ceil(H/2), ceil(W/2)]: the mean of the cells of each 2x2 block that lie
+    inside the image (one or two cells at an odd end)."""
+    h, w = image.shape
+    out = np.zeros(((h + 1) // 2, (w + 1) // 2))
+    for i in range(out.shape[0]):
+        for j in range(out.shape[1]):
+            out[i, j] = np.mean(image[2 * i:2 * i + 2, 2 * j:2 * j + 2])
+    return out
+
+
+def correlation_lookup(volume, targets, radius, levels):
+    """volume [B, H, W, H, W] (all_pairs_correlation), targets [B, H, W, 2] (x, y) ->
+    [B, H, W, levels * (2r+1)^2]: for level l (the map pooled l times with average_pool_2x2), channel
+    l * (2r+1)^2 + (dx + r) * (2r+1) + (dy + r) is the map bilinearly sampled (zero outside) at
+    targets / 2^l + (dx, dy)."""
+    b, h, w = volume.shape[:3]
+    size = 2 * radius + 1
+    out = np.zeros((b, h, w, levels * size * size))
+    for n in range(b):
+        for i in range(h):
+            for j in range(w):
+                level_map = volume[n, i, j]
+                for level in range(levels):
+                    x, y = targets[n, i, j] / 2.0 ** level
+                    for dx in range(-radius, radius + 1):
+                        for dy in range(-radius, radius + 1):
+                            channel = level * size * size + (dx + radius) * size + (dy + radius)
+                            out[n, i, j, channel] = bilinear_sample(level_map[..., None], x + dx, y + dy)[0]
+                    level_map = average_pool_2x2(level_map)
+    return out
+
+
+def convex_upsample(flow, mask, factor):
+    """flow [B, h, w, 2], mask [B, h, w, 9 * factor^2] -> [B, factor*h, factor*w, 2]: fine pixel
+    (factor*i + a, factor*j + c) = sum over the 3x3 neighbours k = (dy+1)*3 + (dx+1) of
+    softmax_k(mask[..., k*factor^2 + a*factor + c]) * factor * flow[i+dy, j+dx] (zero outside)."""
+    b, h, w, _ = flow.shape
+    out = np.zeros((b, factor * h, factor * w, 2))
+    for n in range(b):
+        for i in range(h):
+            for j in range(w):
+                for a in range(factor):
+                    for c in range(factor):
+                        logits = np.array([mask[n, i, j, k * factor * factor + a * factor + c] for k in range(9)])
+                        weights = np.exp(logits - logits.max())
+                        weights /= weights.sum()
+                        for k in range(9):
+                            dy, dx = k // 3 - 1, k % 3 - 1
+                            if 0 <= i + dy < h and 0 <= j + dx < w:
+                                out[n, factor * i + a, factor * j + c] += weights[k] * factor * flow[n, i + dy, j + dx]
+    return out

@@ -1,15 +1,17 @@
 """The flow architectures by name: one registry for the command lines, model.json and the TF1 importer.
 
     get_model("two_frame")                # TwoFramePWC() with its defaults
+    get_model("raft_small", iterations=8) # the RAFT family: raft, raft_small
     get_model("selflow", num_levels=4)    # the TF1 release names: ddflow, selflow
     get_architecture("ThreeFramePWC")     # the class name, as model.json stores it
 
 Every name resolves to one class; an unknown name raises ValueError listing the valid ones.
 """
 from dflow_tf.models.pwc import ThreeFramePWC, TwoFramePWC
+from dflow_tf.models.raft import RAFT, RAFTSmall
 
 #: Architecture name -> model class (the command lines' --arch).
-ARCHITECTURES = {"two_frame": TwoFramePWC, "three_frame": ThreeFramePWC}
+ARCHITECTURES = {"two_frame": TwoFramePWC, "three_frame": ThreeFramePWC, "raft": RAFT, "raft_small": RAFTSmall}
 #: Names of the released TF1 models (DDFlow, SelFlow; dflow_tf.import_tf1) -> architecture name.
 TF1_NAMES = {"ddflow": "two_frame", "selflow": "three_frame"}
 
