@@ -13,7 +13,8 @@ module imports each of those modules and registers the classes defined elsewhere
   tasks         UnsupervisedTask, SupervisedTask (dflow_tf.training), DistillationTask
                 (dflow_tf.distillation.task)
   distillation  TeacherEnsemble, StudentTransforms (dflow_tf.distillation)
-  training      make_optimizer, make_strategy (dflow_tf.training)
+  training      make_optimizer, make_strategy (dflow_tf.training), CollapseMonitor
+                (dflow_tf.training.collapse, imported by .trainer)
 """
 import gin
 

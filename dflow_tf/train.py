@@ -49,7 +49,7 @@ def main(argv):
     from dflow_tf.console import InputError, check_output_path
     from dflow_tf.training.experiment import run_experiment
     from dflow_tf.training.stage_checks import check_stages
-    from dflow_tf.training.trainer import DRY_RUN_STEPS, TrainingDiverged
+    from dflow_tf.training.trainer import DRY_RUN_STEPS, TrainingCollapsed, TrainingDiverged
     missing = [path for path in FLAGS.gin_file if not os.path.isfile(path)]
     if missing:
         return _error(f"gin file not found: {', '.join(missing)} (working directory {os.getcwd()})")
@@ -74,7 +74,8 @@ def main(argv):
             run_experiment(output_dir=output_dir, dry_run=FLAGS.dry_run)
         else:
             run_experiment(dry_run=FLAGS.dry_run)
-    except (InputError, TrainingDiverged, OSError, CorruptCheckpointError) as error:  # each names its input
+    except (InputError, TrainingDiverged, TrainingCollapsed, OSError, CorruptCheckpointError) as error:
+        # each names its input (a collapse: its stage, step and bindings)
         return _error(_one_line(error))
     except AssertionError as error:  # tfds' way of saying that the manual download is missing
         if "Manual directory" not in str(error):

@@ -10,6 +10,7 @@ from dflow_tf.data import schema
 from dflow_tf.data.frame_windows import reference_index, training_window
 from dflow_tf.ops.occlusion import OCCLUSION_ALPHA1, OCCLUSION_ALPHA2
 from dflow_tf.training.flows import centre_pair_flows
+from dflow_tf.training.unsupervised import flow_magnitude
 
 
 @gin.configurable
@@ -114,6 +115,7 @@ class DistillationTask:
             "occlusion_ratio/student": tf.reduce_mean(occ_fw),
             "occlusion_ratio/teacher": tf.reduce_mean(batch[schema.TEACHER_OCCLUSION_FW]),
             "distillation_mask_ratio": tf.reduce_mean(mask_fw),
+            "flow_magnitude": 0.5 * (flow_magnitude(flow_fw) + flow_magnitude(flow_bw)),
         }
         pictures = {"frame": frames[:, a], "flow_student": flow_fw, "flow_teacher": batch[schema.TEACHER_FLOW_FW],
                     "occlusion_student": occ_fw, "occlusion_teacher": batch[schema.TEACHER_OCCLUSION_FW],

@@ -9,7 +9,9 @@ finish (evaluations, final checkpoint, done.json). A stage that finished leaves
 `stage_dir/done.json` and is not run again (its result is read back from there); a stage that
 was killed resumes from its newest readable checkpoint. Long stages run in segments: with
 `max_minutes` a stage pauses by itself (checkpoint, then StagePaused), and SIGINT or SIGTERM make it
-pause after the current step; the same command continues it. With `state_dir` the stage also keeps
+pause after the current step; the same command continues it. A stage whose predicted flow collapses
+towards zero while its data term does not improve says so in one line and stops
+(dflow_tf.training.collapse, `on_collapse`). With `state_dir` the stage also keeps
 a small portable state (float16 weights, step, curve; dflow_tf.training.portable_state) that a
 stage without checkpoints of its own, e.g. on another machine, starts from. Loss scaling across replicas: each
 replica's loss is the mean over its share of the global batch, divided by the number of
@@ -35,6 +37,7 @@ from dflow_tf.data.pipeline import make_dataset
 from dflow_tf.evaluation import PAIR_KEYS, evaluate_model, summary_line
 from dflow_tf.evaluation.pair_groups import evaluate_pair_groups
 from dflow_tf.training import portable_state
+from dflow_tf.training.collapse import ON_COLLAPSE, CollapseMonitor, TrainingCollapsed, likely_bindings
 from dflow_tf.training.optimizer import current_learning_rate, make_optimizer
 from dflow_tf.training.progress import Progress
 from dflow_tf.training.strategy import is_chief, make_strategy
@@ -88,7 +91,8 @@ def train_stage(stage_dir, experiment_dir=None, *, dry_run=False, model_fn=gin.R
                 checkpoint_every=200, log_every=10, image_every=200, max_nonfinite=10,
                 jit_compile=False, mixed_precision=False, deterministic=False, data_dir=None,
                 manual_dir=None, strategy=None, eval_split="validation", eval_every=0,
-                eval_batches=None, eval_batch_size=4, eval_pairs=None, max_minutes=None, state_dir=None):
+                eval_batches=None, eval_batch_size=4, eval_pairs=None, max_minutes=None, state_dir=None,
+                on_collapse="stop"):
     """Trains one stage and returns its StageResult (final checkpoint, evaluations).
 
     Args:
@@ -125,6 +129,9 @@ def train_stage(stage_dir, experiment_dir=None, *, dry_run=False, model_fn=gin.R
       state_dir: folder of the stage's portable state (dflow_tf.training.portable_state), written
         at every checkpoint and at the end, and started from when the stage has no checkpoint of
         its own (None: none).
+      on_collapse: what a collapse of the predicted flow towards zero (CollapseMonitor, bindings
+        `CollapseMonitor.*`) does: "stop" (TrainingCollapsed), "warn" (one line, training goes
+        on) or "off" (not checked).
 
     Returns:
       StageResult(final checkpoint path, final evaluation metrics or None, the task's extra
@@ -133,9 +140,12 @@ def train_stage(stage_dir, experiment_dir=None, *, dry_run=False, model_fn=gin.R
     Raises:
       StagePaused: the stage stopped before `num_steps` (budget or signal), state saved.
       TrainingDiverged: too many non-finite steps in a row.
+      TrainingCollapsed: the flow collapsed and `on_collapse` is "stop".
     """
     if mixed_precision not in PRECISIONS:
         raise ValueError(f"train_stage.mixed_precision must be one of {PRECISIONS}, got {mixed_precision!r}")
+    if on_collapse not in ON_COLLAPSE:
+        raise ValueError(f"train_stage.on_collapse must be one of {ON_COLLAPSE}, got {on_collapse!r}")
     if dry_run:
         num_steps, eval_every = min(num_steps, DRY_RUN_STEPS), 0
     finished = finished_stage(stage_dir)
@@ -159,8 +169,9 @@ def train_stage(stage_dir, experiment_dir=None, *, dry_run=False, model_fn=gin.R
     train_step = _make_train_step(strategy, state.model, state.optimizer, task, state.step, jit_compile,
                                   mixed_precision, seed)
     periodic = (lambda: evaluate(eval_batches)) if evaluate and eval_every else None
+    collapse = _collapse_check(stage, task, on_collapse)
     skipped = _run_steps(stage, state, train_step, iterator, progress, num_steps, checkpoint_every,
-                         image_every, max_nonfinite, periodic, eval_every, log_every)
+                         image_every, max_nonfinite, periodic, eval_every, log_every, collapse)
     final_batches = 1 if dry_run else None
     pairs = (lambda: evaluate_pair_groups(state.model, eval_pairs, final_batches)) if eval_pairs else None
     return _finish(stage, state, task, progress, evaluate, pairs, final_batches, skipped)
@@ -310,19 +321,41 @@ def _evaluator(model, dataset, eval_split, batch_size, seed, data_dir, manual_di
 
 
 def _run_steps(stage, state, train_step, iterator, progress, num_steps, checkpoint_every, image_every,
-               max_nonfinite, evaluate_partial, eval_every, log_every):
+               max_nonfinite, evaluate_partial, eval_every, log_every, collapse=None):
     """Step 3: the loop up to `num_steps`: logs, pictures, checkpoints, periodic evaluations;
-    non-finite steps are skipped and counted. Returns the number of skipped steps.
+    non-finite steps are skipped and counted; `collapse(step, scalars, learning_rate)` (from
+    _collapse_check) sees every step's scalars. Returns the number of skipped steps.
 
     Raises StagePaused after saving a checkpoint (and the portable state) when the stage's budget
     is spent or SIGINT / SIGTERM arrived (a second SIGINT interrupts at once)."""
     with _pause_on_signals() as signalled:
         return _loop(stage, state, train_step, iterator, progress, num_steps, checkpoint_every, image_every,
-                     max_nonfinite, evaluate_partial, eval_every, log_every, signalled)
+                     max_nonfinite, evaluate_partial, eval_every, log_every, signalled, collapse)
+
+
+def _collapse_check(stage, task, on_collapse):
+    """fn(step, scalars, learning_rate) that feeds a CollapseMonitor (its gin bindings apply) and,
+    on a collapse, prints the monitor's line ("warn") or raises TrainingCollapsed with it ("stop");
+    None when `on_collapse` is "off"."""
+    if on_collapse == "off":
+        return None
+    monitor = CollapseMonitor(stage=stage.name, suspects=likely_bindings(task))
+
+    def check(step, scalars, learning_rate):
+        message = monitor.update(step, scalars, learning_rate)
+        if message is None:
+            return
+        if on_collapse == "warn":
+            print(f"{message}; training on (train_stage.on_collapse=\"warn\")", flush=True)
+            return
+        raise TrainingCollapsed(f"{message}; stopped (train_stage.on_collapse=\"warn\" trains on; its checkpoints may "
+                                f"hold the collapsed flow: delete {stage.stage_dir} to train the stage from its start)")
+
+    return check
 
 
 def _loop(stage, state, train_step, iterator, progress, num_steps, checkpoint_every, image_every,
-          max_nonfinite, evaluate_partial, eval_every, log_every, signalled):
+          max_nonfinite, evaluate_partial, eval_every, log_every, signalled, collapse=None):
     curve_path = os.path.join(stage.stage_dir, "eval_curve.jsonl")
     nonfinite_in_row = 0
     skipped_total = 0
@@ -346,6 +379,13 @@ def _loop(stage, state, train_step, iterator, progress, num_steps, checkpoint_ev
         host_scalars = {k: float(v) for k, v in scalars.items()}
         learning_rate = current_learning_rate(state.optimizer)
         progress.step(current, host_scalars, learning_rate, totals={"skipped_steps": float(skipped_total)})
+        if collapse is not None:
+            try:
+                collapse(current, host_scalars, learning_rate)
+            except TrainingCollapsed:
+                progress.close()
+                _cleanup(stage.chief, state.checkpoint_dir)
+                raise
         if stage.chief and stage.state_dir and log_every and current % log_every == 0:
             portable_state.append_curve(stage.state_dir, current, stage.seconds(), learning_rate, host_scalars)
         if image_every and current % image_every == 0:

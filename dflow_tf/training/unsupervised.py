@@ -75,13 +75,14 @@ class UnsupervisedTask:
         frames = tf.cast(batch["frames"], tf.float32)
         pairs = pair_flows(model, frames)
         term = losses.census_loss if self.loss_kind == "census" else losses.photometric_loss
-        total, data, smoothness, consistency = 0.0, 0.0, 0.0, 0.0
+        total, data, smoothness, consistency, magnitude = 0.0, 0.0, 0.0, 0.0, 0.0
         occluded, rejected, first_occlusion = 0.0, 0.0, None
         for image_a, image_b, flow_ab, flow_ba in pairs:
             flow_ab = tf.cast(flow_ab, tf.float32)
             flow_ba = tf.cast(flow_ba, tf.float32)
             (occ_a, occ_b), checked, rejected_pair = self.occlusions(flow_ab, flow_ba)
             rejected += rejected_pair
+            magnitude += 0.5 * (flow_magnitude(flow_ab) + flow_magnitude(flow_ba))
             data_pair = term(image_a, image_b, flow_ab, flow_ba, occ_a, occ_b)
             data += data_pair
             total += data_pair
@@ -97,7 +98,7 @@ class UnsupervisedTask:
                 first_occlusion = occ_a if first_occlusion is None else first_occlusion
         count = float(len(pairs))
         loss = (total + self.consistency_weight * consistency) / count
-        scalars = {"loss/" + self.loss_kind: data / count}
+        scalars = {"loss/" + self.loss_kind: data / count, "flow_magnitude": magnitude / count}
         if self.smoothness_weight:
             scalars["loss/smoothness"] = smoothness / count
         if self.consistency_weight:
@@ -110,3 +111,10 @@ class UnsupervisedTask:
         if first_occlusion is not None:
             pictures["occlusion"] = first_occlusion
         return loss, scalars, pictures
+
+
+def flow_magnitude(flow):
+    """Mean |flow| in px over the pixels of flow [B, H, W, 2] (a training scalar, no gradient;
+    what dflow_tf.training.collapse watches)."""
+    flow = tf.stop_gradient(tf.cast(flow, tf.float32))
+    return tf.reduce_mean(tf.sqrt(tf.reduce_sum(tf.square(flow), axis=-1)))
