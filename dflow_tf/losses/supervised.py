@@ -7,7 +7,7 @@ from dflow_tf.losses.robust import masked_mean, robust_penalty
 from dflow_tf.ops._checks import check_channels, check_compatible, check_rank
 from dflow_tf.ops.resize import resize_sparse_flow
 
-KINDS = ("robust", "epe")
+KINDS = ("robust", "epe", "l1")
 #: PWC-Net's level weights (Sun et al., CVPR 2018, §4), level 6 (1/64 resolution) to level 2 (1/4).
 PWC_LEVEL_WEIGHTS = {6: 0.32, 5: 0.08, 4: 0.02, 3: 0.01, 2: 0.005}
 #: PWC-Net's flow scale: the loss compares flows divided by this (in full-resolution pixels).
@@ -21,6 +21,9 @@ def supervised_loss(flow, gt, valid, kind="robust"):
       components / (2 * number of valid pixels + 1e-6) per image, averaged over the batch.
     kind="epe": per image, sum over valid pixels of |flow - gt|_2 / (number of valid pixels + 1e-6),
       averaged over the batch (the per-image mean EPE; see `masked_mean` for why per image).
+    kind="l1": masked_mean(|flow - gt|, valid), the mean absolute error per valid pixel and
+      component (RAFT's per-iteration loss; on dense ground truth equal to its mean over all
+      pixels and components).
 
     Invalid pixels are excluded by selection, not multiplication, so any garbage ground truth
     there (NaN, inf, 1e9 placeholders) changes neither the value nor the gradient. The EPE has a
@@ -30,7 +33,7 @@ def supervised_loss(flow, gt, valid, kind="robust"):
       flow: float [B, H, W, 2], predicted flow at ground-truth resolution.
       gt: float [B, H, W, 2], ground truth.
       valid: [B, H, W, 1] bool or float, non-zero = ground truth known (ones for dense data).
-      kind: "robust" or "epe".
+      kind: "robust", "epe" or "l1".
 
     Returns:
       float scalar (0 when no pixel is valid).
@@ -52,6 +55,8 @@ def supervised_loss(flow, gt, valid, kind="robust"):
     diff = tf.where(selected, flow - gt, tf.zeros_like(flow))
     if kind == "robust":
         return masked_mean(robust_penalty(diff), mask)
+    if kind == "l1":
+        return masked_mean(tf.abs(diff), mask)
     norm = endpoint_error(diff)
     per_image = tf.reduce_sum(norm * mask, axis=[1, 2, 3]) / (tf.reduce_sum(mask, axis=[1, 2, 3]) + 1e-6)
     return tf.reduce_mean(per_image)
