@@ -6,7 +6,7 @@ module (so that a call from Python, e.g. train_stage -> make_optimizer, reads th
 module imports each of those modules and registers the classes defined elsewhere:
 
   experiment    run_experiment (dflow_tf.training.experiment), train_stage (.trainer)
-  models        TwoFramePWC, ThreeFramePWC (dflow_tf.models, registered here)
+  models        TwoFramePWC, ThreeFramePWC, RAFT, RAFTSmall (dflow_tf.models, registered here)
   data          Augmentation, Photometric (dflow_tf.data.augment, registered here),
                 CombinedSource (dflow_tf.data.sources), FootageSource (dflow_tf.data.footage),
                 MixedSource (dflow_tf.data.mixture), RenderedMotion (dflow_tf.data.rendered_motion)
@@ -25,5 +25,7 @@ from dflow_tf.training import experiment, optimizer, strategy, supervised, unsup
 
 gin.external_configurable(models.TwoFramePWC, module="dflow_tf.models")
 gin.external_configurable(models.ThreeFramePWC, module="dflow_tf.models")
+gin.external_configurable(models.RAFT, module="dflow_tf.models")
+gin.external_configurable(models.RAFTSmall, module="dflow_tf.models")
 gin.external_configurable(augment.Augmentation, module="dflow_tf.data")
 gin.external_configurable(augment.Photometric, module="dflow_tf.data")

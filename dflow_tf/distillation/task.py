@@ -8,8 +8,9 @@ import tensorflow as tf
 from dflow_tf import losses, ops
 from dflow_tf.data import schema
 from dflow_tf.data.frame_windows import reference_index, training_window
+from dflow_tf.losses.sequence import SEQUENCE_DECAY, sequence_loss
 from dflow_tf.ops.occlusion import OCCLUSION_ALPHA1, OCCLUSION_ALPHA2
-from dflow_tf.training.flows import centre_pair_flows
+from dflow_tf.training.flows import ITERATIONS_KEY, centre_pair_flows, has_iterations
 from dflow_tf.training.unsupervised import flow_magnitude
 
 
@@ -35,16 +36,23 @@ class DistillationTask:
       alpha1, alpha2: constants of the student's forward-backward check (docs/method.md §2.4).
       window: frames per training window; None = 5 if the student or a teacher has three
         frames, else 2.
+      sequence_decay: for a student that returns every iteration's flow (the RAFT family), the
+        whole objective (its own occlusion check included) is applied to each iteration
+        k = 0 .. T-1 against the same teacher targets and weighted by sequence_decay^(T-1-k)
+        (`dflow_tf.losses.sequence_loss`); 0 or None = the final flow only. Students without
+        iterations (the PWC family) have the one flow. Teachers of any family give their final
+        flow ("flow").
     """
 
     def __init__(self, teachers=None, transforms=None, distillation_weight=1.0, alpha1=OCCLUSION_ALPHA1,
-                 alpha2=OCCLUSION_ALPHA2, window=None):
+                 alpha2=OCCLUSION_ALPHA2, window=None, sequence_decay=SEQUENCE_DECAY):
         self.teachers = teachers
         self.transforms = transforms
         self.distillation_weight = distillation_weight
         self.alpha1 = alpha1
         self.alpha2 = alpha2
         self.window = window
+        self.sequence_decay = sequence_decay
 
     def setup(self, experiment_dir=None):
         """Loads the teachers (called by train_stage inside the distribution strategy's scope)."""
@@ -93,10 +101,21 @@ class DistillationTask:
         return {key: tf.stop_gradient(value) for key, value in prepared.items()}
 
     def compute_loss(self, model, batch):
-        """Returns (loss, scalars, pictures) for a batch that went through `prepare`."""
+        """Returns (loss, scalars, pictures) for a batch that went through `prepare`; with
+        iterations, the scalars and pictures are the final iteration's."""
+        if not (self.sequence_decay and has_iterations(model)):
+            return self.flows_loss(batch, *centre_pair_flows(model, batch["frames"]))
+        flows = centre_pair_flows(model, batch["frames"], key=ITERATIONS_KEY)
+        loss, (_, scalars, pictures) = sequence_loss(lambda fw, bw: self.flows_loss(batch, fw, bw), list(flows),
+                                                     self.sequence_decay)
+        return loss, scalars, pictures
+
+    def flows_loss(self, batch, flow_fw, flow_bw):
+        """(loss, scalars, pictures) of the student's flows [B, H, W, 2] of the reference pair
+        (forward a -> a+1, backward a+1 -> a) on a batch that went through `prepare`."""
         frames = batch["frames"]
         a = reference_index(int(frames.shape[1]))
-        flow_fw, flow_bw = (tf.cast(f, tf.float32) for f in centre_pair_flows(model, frames))
+        flow_fw, flow_bw = tf.cast(flow_fw, tf.float32), tf.cast(flow_bw, tf.float32)
         occ_fw = ops.forward_backward_occlusion(flow_fw, flow_bw, self.alpha1, self.alpha2)
         occ_bw = ops.forward_backward_occlusion(flow_bw, flow_fw, self.alpha1, self.alpha2)
         # The student's own loss skips noised correspondences and pixels that the geometric

@@ -12,13 +12,22 @@ import tensorflow as tf
 
 from dflow_tf.data.frame_windows import reference_index, training_window
 
+#: The output of models that return the flow of every iteration (the RAFT family), [B, T, H, W, 2].
+ITERATIONS_KEY = "flow_iterations"
 
-def pair_flows(model, frames):
+
+def has_iterations(model):
+    """Whether `model` returns ITERATIONS_KEY (a model with an `iterations` attribute does)."""
+    return getattr(model, "iterations", None) is not None
+
+
+def pair_flows(model, frames, key="flow"):
     """Runs `model` and returns the list of (image_a, image_b, flow_ab, flow_ba) pairs.
 
     Args:
-      model: a TwoFramePWC or ThreeFramePWC.
+      model: a flow model (docs/models.md), two- or three-frame.
       frames: float [B, training_window(model.num_frames), H, W, 3] in [0, 1].
+      key: the output read as the flows: "flow", or ITERATIONS_KEY (flows [B, T, H, W, 2]).
 
     Returns:
       list of tuples of [B, H, W, 3], [B, H, W, 3], [B, H, W, 2], [B, H, W, 2] (full resolution).
@@ -29,22 +38,23 @@ def pair_flows(model, frames):
                          f"{frames.shape}")
     if model.num_frames == 2:
         out = model.bidirectional(frames)
-        return [(frames[:, 0], frames[:, 1], out["forward"]["flow"], out["backward"]["flow"])]
+        return [(frames[:, 0], frames[:, 1], out["forward"][key], out["backward"][key])]
     windows = tf.concat([frames[:, 0:3], frames[:, 1:4], frames[:, 2:5]], axis=0)
     out = model.bidirectional(windows)
-    fw = tf.split(out["forward"]["flow"], 3, axis=0)   # centre -> next of each window
-    bw = tf.split(out["backward"]["flow"], 3, axis=0)  # centre -> previous of each window
+    fw = tf.split(out["forward"][key], 3, axis=0)   # centre -> next of each window
+    bw = tf.split(out["backward"][key], 3, axis=0)  # centre -> previous of each window
     return [(frames[:, 1], frames[:, 2], fw[0], bw[1]),
             (frames[:, 2], frames[:, 3], fw[1], bw[2])]
 
 
-def centre_pair_flows(model, frames):
+def centre_pair_flows(model, frames, key="flow"):
     """Forward and backward flow of a window's reference pair (a, a + 1), a = (N - 1) // 2.
 
     Args:
-      model: TwoFramePWC or ThreeFramePWC.
+      model: a flow model (docs/models.md), two- or three-frame.
       frames: float [B, N, H, W, 3]; N >= 2 for a two-frame model, N = 5 for a three-frame model
         (windows (a-1, a, a+1) and (a, a+1, a+2) give a -> a+1 and a+1 -> a).
+      key: the output read as the flows: "flow", or ITERATIONS_KEY (flows [B, T, H, W, 2]).
 
     Returns:
       (flow_fw [B, H, W, 2] frame a -> a+1, flow_bw [B, H, W, 2] frame a+1 -> a).
@@ -53,11 +63,11 @@ def centre_pair_flows(model, frames):
     a = reference_index(n)
     if model.num_frames == 2:
         out = model.bidirectional(frames[:, a:a + 2])
-        return out["forward"]["flow"], out["backward"]["flow"]
+        return out["forward"][key], out["backward"][key]
     if n != training_window(3):
         raise ValueError(f"a three-frame model distils on windows of {training_window(3)} frames, got frames "
                          f"of shape {frames.shape}")
     out = model.bidirectional(tf.concat([frames[:, a - 1:a + 2], frames[:, a:a + 3]], axis=0))
-    forward, _ = tf.split(out["forward"]["flow"], 2, axis=0)
-    _, backward = tf.split(out["backward"]["flow"], 2, axis=0)
+    forward, _ = tf.split(out["forward"][key], 2, axis=0)
+    _, backward = tf.split(out["backward"][key], 2, axis=0)
     return forward, backward

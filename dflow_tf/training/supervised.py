@@ -3,11 +3,14 @@ import gin
 import tensorflow as tf
 
 from dflow_tf.data.frame_windows import model_window, reference_index
+from dflow_tf.losses.sequence import SEQUENCE_DECAY, sequence_loss
 from dflow_tf.losses.supervised import KINDS, multiscale_loss, supervised_loss
+from dflow_tf.training.flows import ITERATIONS_KEY, has_iterations
 
-#: The losses SupervisedTask offers: the full-resolution ones of `supervised_loss`, and
-#: "multiscale" (PWC-Net's loss on every pyramid level, `multiscale_loss`).
-TASK_LOSSES = (*KINDS, "multiscale")
+#: The losses SupervisedTask offers: the full-resolution ones of `supervised_loss`,
+#: "multiscale" (PWC-Net's loss on every pyramid level, `multiscale_loss`) and "sequence" (RAFT's
+#: loss on every iteration, `sequence_loss` of the "l1" loss).
+TASK_LOSSES = (*KINDS, "multiscale", "sequence")
 
 
 @gin.configurable
@@ -23,23 +26,28 @@ class SupervisedTask:
     excluded by `valid`.
 
     Args:
-      loss: "robust" (psi(x) = (|x| + 0.01)^0.4 with the section-2 normalisation) or "epe"
-        (per-image mean endpoint error), both on the full-resolution flow (see
-        `dflow_tf.losses.supervised_loss`); or "multiscale": PWC-Net's loss on the estimator flow
-        of every level above 2 and the refined level-2 flow (`dflow_tf.losses.multiscale_loss`),
-        the loss for training from scratch. The robust loss is DDFlow's fine-tuning loss: its
-        gradient 0.4 x^-0.6 fades as the error x grows and it gives the coarse levels no direct
-        signal.
+      loss: "robust" (psi(x) = (|x| + 0.01)^0.4 with the section-2 normalisation), "epe"
+        (per-image mean endpoint error) or "l1" (mean absolute error), on the full-resolution
+        flow (see `dflow_tf.losses.supervised_loss`); "multiscale": PWC-Net's loss on the
+        estimator flow of every level above 2 and the refined level-2 flow
+        (`dflow_tf.losses.multiscale_loss`), the loss for training a PWC model from scratch (a
+        model without `levels` is an error); or "sequence": RAFT's loss, the "l1" loss of every
+        iteration's flow weighted by sequence_decay^(T-1-k) (`dflow_tf.losses.sequence_loss`;
+        a model without iterations has the one flow "flow"). The robust loss is DDFlow's
+        fine-tuning loss: its gradient 0.4 x^-0.6 fades as the error x grows and it gives the
+        coarse levels no direct signal.
       input_frames: frames per training sample; None = the model's `num_frames`.
+      sequence_decay: gamma of loss "sequence" (RAFT: 0.8); 0 or None = the final flow only.
     """
 
-    def __init__(self, loss="robust", input_frames=None):
+    def __init__(self, loss="robust", input_frames=None, sequence_decay=SEQUENCE_DECAY):
         if loss not in TASK_LOSSES:
             raise ValueError(f"SupervisedTask.loss must be one of {TASK_LOSSES}, got {loss!r}")
         if input_frames not in (None, 2, 3):
             raise ValueError(f"SupervisedTask.input_frames must be None, 2 or 3, got {input_frames!r}")
         self.loss_kind = loss
         self.input_frames = input_frames
+        self.sequence_decay = sequence_decay
 
     def num_frames(self, model):
         return self.input_frames or model.num_frames
@@ -49,8 +57,17 @@ class SupervisedTask:
         frames [B, N, H, W, 3])."""
         outputs = model(model_window(frames, model.num_frames))
         flow = tf.cast(outputs["flow"], tf.float32)
+        if self.loss_kind == "sequence":
+            flows = outputs[ITERATIONS_KEY] if has_iterations(model) else flow[:, None]
+            loss, _ = sequence_loss(lambda f: supervised_loss(f, gt, valid, kind="l1"),
+                                    [tf.cast(flows, tf.float32)], self.sequence_decay)
+            return loss, flow
         if self.loss_kind != "multiscale":
             return supervised_loss(flow, gt, valid, kind=self.loss_kind), flow
+        if not hasattr(model, "levels"):
+            raise ValueError(f"SupervisedTask.loss = 'multiscale' needs a model with pyramid levels (the PWC "
+                             f"family); {type(model).__name__} has none: use loss 'sequence' for the RAFT "
+                             f"family, or 'robust' / 'epe' / 'l1'")
         levels = {level: outputs[f"flow_level{level}"] for level in model.levels if level > 2}
         levels[2] = outputs["flow_refined"]
         return multiscale_loss(levels, gt, valid), flow

@@ -4,8 +4,9 @@ import tensorflow as tf
 
 from dflow_tf import losses, ops
 from dflow_tf.data.frame_windows import training_window
+from dflow_tf.losses.sequence import SEQUENCE_DECAY, sequence_loss
 from dflow_tf.ops.occlusion import OCCLUSION_ALPHA1, OCCLUSION_ALPHA2
-from dflow_tf.training.flows import pair_flows
+from dflow_tf.training.flows import ITERATIONS_KEY, has_iterations, pair_flows
 
 LOSS_KINDS = ("photometric", "census")
 
@@ -36,10 +37,15 @@ class UnsupervisedTask:
         all-occluded zero-loss collapse. Natural sequences rarely occlude more than a third of a
         frame; None = DDFlow's unguarded behaviour. Only acts where the check has failed, so
         well-trained teachers are unaffected (docs/training.md).
+      sequence_decay: for a model that returns every iteration's flow (the RAFT family), the whole
+        objective (occlusion check included) is applied to each iteration k = 0 .. T-1 and
+        weighted by sequence_decay^(T-1-k) (SMURF; `dflow_tf.losses.sequence_loss`); 0 or None =
+        the final flow only. Models without iterations (the PWC family) have the one flow.
     """
 
     def __init__(self, loss="census", occlusion=True, alpha1=OCCLUSION_ALPHA1, alpha2=OCCLUSION_ALPHA2,
-                 smoothness_weight=0.0, max_occlusion_fraction=0.5, consistency_weight=0.0):
+                 smoothness_weight=0.0, max_occlusion_fraction=0.5, consistency_weight=0.0,
+                 sequence_decay=SEQUENCE_DECAY):
         if loss not in LOSS_KINDS:
             raise ValueError(f"UnsupervisedTask.loss must be one of {LOSS_KINDS}, got {loss!r}")
         self.loss_kind = loss
@@ -49,6 +55,7 @@ class UnsupervisedTask:
         self.smoothness_weight = smoothness_weight
         self.max_occlusion_fraction = max_occlusion_fraction
         self.consistency_weight = consistency_weight
+        self.sequence_decay = sequence_decay
 
     def num_frames(self, model):
         return training_window(model.num_frames)
@@ -71,9 +78,24 @@ class UnsupervisedTask:
         return (guarded[0][0], guarded[1][0]), checked, rejected
 
     def compute_loss(self, model, batch):
-        """Returns (loss scalar, {name: scalar}, {name: [B, H, W, C] tensor for pictures})."""
+        """Returns (loss scalar, {name: scalar}, {name: [B, H, W, C] tensor for pictures}); with
+        iterations, the scalars and pictures are the final iteration's."""
         frames = tf.cast(batch["frames"], tf.float32)
-        pairs = pair_flows(model, frames)
+        if not (self.sequence_decay and has_iterations(model)):
+            return self.pairs_loss(pair_flows(model, frames))
+        pairs = pair_flows(model, frames, key=ITERATIONS_KEY)
+        images = [(image_a, image_b) for image_a, image_b, _, _ in pairs]
+
+        def iteration_loss(*flows):  # flow_ab, flow_ba of each pair, [B, H, W, 2]
+            return self.pairs_loss([(*ab, *flows[2 * i:2 * i + 2]) for i, ab in enumerate(images)])
+
+        sequences = [flow for _, _, flow_ab, flow_ba in pairs for flow in (flow_ab, flow_ba)]
+        loss, (_, scalars, pictures) = sequence_loss(iteration_loss, sequences, self.sequence_decay)
+        return loss, scalars, pictures
+
+    def pairs_loss(self, pairs):
+        """(loss, scalars, pictures) of the pairs' flows: a list of (image_a, image_b [B, H, W, 3],
+        flow_ab, flow_ba [B, H, W, 2]) as `pair_flows` returns them."""
         term = losses.census_loss if self.loss_kind == "census" else losses.photometric_loss
         total, data, smoothness, consistency, magnitude = 0.0, 0.0, 0.0, 0.0, 0.0
         occluded, rejected, first_occlusion = 0.0, 0.0, None
