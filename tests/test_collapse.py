@@ -1,6 +1,9 @@
-"""The collapse check: CollapseMonitor on scalar sequences with known answers, and a stage whose
-task pulls its flow to zero stops (or warns) with one line naming the stage, the step and the
-bindings."""
+"""The collapse check: CollapseMonitor on scalar sequences with known answers, and stages whose
+task pulls their flow to zero: one stops (or warns) with one line naming the stage, the step and
+the bindings, while a stage from random weights and one that keeps its flow train on."""
+import contextlib
+import glob
+import io
 import math
 import re
 
@@ -13,7 +16,6 @@ from absl import flags
 from dflow_tf import configurables, losses, train  # noqa: F401  (gin names)
 from dflow_tf.distillation.task import DistillationTask
 from dflow_tf.distillation.teachers import TeacherEnsemble
-from dflow_tf.training import trainer
 from dflow_tf.training.collapse import CollapseMonitor, likely_bindings
 from dflow_tf.training.unsupervised import UnsupervisedTask, flow_magnitude
 
@@ -115,7 +117,7 @@ def test_flow_magnitude_scalar():
     assert float(flow_magnitude(flow)) == pytest.approx(2.5)
 
 
-# ---- a stage whose task pulls the flow to zero ------------------------------------------------
+# ---- stages whose task pulls the flow to zero ------------------------------------------------
 
 SHIFT = 6.0
 
@@ -144,22 +146,53 @@ class CollapsingTask:
 
 WINDOW, MIN_STEPS, STEPS = 5, 10, 40
 
+# Five stages of one experiment: "start" (5 steps, keeps the flow) gives the others trained
+# weights; "random" pulls the flow to zero from random weights (not judged); "healthy" keeps the
+# flow from "start"; "warn" and "collapse" pull it to zero from "start", the first with
+# on_collapse "warn", the last with "stop" (the experiment ends there).
+STAGES = ["start", "random", "healthy", "warn", "collapse"]
 
-def _rig_gin(tmp_path, target, on_collapse):
-    return ["make_optimizer.learning_rate = 3e-4",
-            f"CollapseMonitor.window = {WINDOW}", f"CollapseMonitor.min_steps = {MIN_STEPS}",
-            'run_experiment.stages = ["rig"]', "train_stage.model_fn = @TwoFramePWC", "TwoFramePWC.num_levels = 4",
-            "train_stage.task = @CollapsingTask()", f"CollapsingTask.target = {target}",
-            f"train_stage.num_steps = {STEPS}", "train_stage.batch_size = 2",
-            'train_stage.dataset = "synthetic_flow/tiny"', f'train_stage.data_dir = "{tmp_path / "tfds"}"',
-            "train_stage.log_every = 1", "train_stage.image_every = 0", "train_stage.checkpoint_every = 100",
-            "train_stage.eval_split = None", "train_stage.deterministic = True", "train_stage.seed = 5",
-            f'train_stage.on_collapse = "{on_collapse}"']
+
+def _experiment_gin(tmp_path):
+    return "\n".join([
+        f"run_experiment.stages = {STAGES}", "make_optimizer.learning_rate = 3e-4",
+        f"CollapseMonitor.window = {WINDOW}", f"CollapseMonitor.min_steps = {MIN_STEPS}",
+        "train_stage.model_fn = @TwoFramePWC", "TwoFramePWC.num_levels = 4", "train_stage.task = @CollapsingTask()",
+        f"train_stage.num_steps = {STEPS}", "train_stage.batch_size = 2",
+        'train_stage.dataset = "synthetic_flow/tiny"', f'train_stage.data_dir = "{tmp_path / "tfds"}"',
+        "train_stage.log_every = 1", "train_stage.image_every = 0", "train_stage.checkpoint_every = 100",
+        "train_stage.eval_split = None", "train_stage.deterministic = True", "train_stage.seed = 5",
+        "start/train_stage.num_steps = 5", f"start/CollapsingTask.target = {SHIFT}",
+        "random/CollapsingTask.target = 0.0",
+        f"healthy/CollapsingTask.target = {SHIFT}", 'healthy/train_stage.init_from = "start"',
+        "warn/CollapsingTask.target = 0.0", 'warn/train_stage.init_from = "start"',
+        'warn/train_stage.on_collapse = "warn"',
+        "collapse/CollapsingTask.target = 0.0", 'collapse/train_stage.init_from = "start"',
+        'collapse/train_stage.on_collapse = "stop"']) + "\n"
+
+
+@pytest.fixture(scope="module")
+def experiment(tmp_path_factory):
+    """Runs the train command on the five stages, in this process: (run folder, exit status,
+    stdout, stderr lines)."""
+    tmp_path = tmp_path_factory.mktemp("collapse")
+    gin_file = tmp_path / "stages.gin"
+    gin_file.write_text(_experiment_gin(tmp_path))
+    flags.FLAGS.unparse_flags()
+    flags.FLAGS(["train", f"--gin_file={gin_file}", f"--output_dir={tmp_path / 'run'}"])
+    gin.clear_config()
+    out, err = io.StringIO(), io.StringIO()
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            status = train.main([])
+    finally:
+        gin.clear_config()
+        flags.FLAGS.unparse_flags()
+    return tmp_path / "run", status, out.getvalue(), [line for line in err.getvalue().splitlines() if line.strip()]
 
 
 def _logged(stage_dir):
     """{step: {tag: value}} of the stage's TensorBoard scalars."""
-    import glob
     steps = {}
     for path in glob.glob(str(stage_dir / "tensorboard" / "events.*")):
         for event in tf.compat.v1.train.summary_iterator(path):
@@ -186,58 +219,36 @@ def _first_collapse(stage_dir):
     return None, start_m, None
 
 
-@pytest.fixture
-def train_main(monkeypatch, capfd):
-    """fn(gin bindings) -> (status, stdout, stderr lines) of the train command, in this process."""
-    def run(tmp_path, bindings):
-        gin_file = tmp_path / "rig.gin"
-        gin_file.write_text("\n".join(bindings) + "\n")
-        flags.FLAGS.unparse_flags()
-        flags.FLAGS(["train", f"--gin_file={gin_file}", f"--output_dir={tmp_path / 'run'}"])
-        gin.clear_config()
-        try:
-            status = train.main([])
-        finally:
-            gin.clear_config()
-            flags.FLAGS.unparse_flags()
-        out, err = capfd.readouterr()
-        return status, out, [line for line in err.splitlines() if line.strip()]
-
-    return run
-
-
-def test_a_collapsing_stage_stops_with_one_error_line_at_the_step_of_the_rule(train_main, tmp_path):
-    status, out, err = train_main(tmp_path, _rig_gin(tmp_path, 0.0, "stop"))
-    expected, start, latest = _first_collapse(tmp_path / "run" / "rig")
+def test_a_collapsing_stage_stops_with_one_error_line_at_the_step_of_the_rule(experiment):
+    run, status, _, err = experiment
+    expected, start, latest = _first_collapse(run / "collapse")
     assert expected is not None and MIN_STEPS <= expected < STEPS
     errors = [line for line in err if line.startswith("error")]  # the others: tfds preparing the data
     assert status == 1 and len(errors) == 1 and "Traceback" not in "\n".join(err), err
     line = errors[0]
-    assert line.startswith(f"error: [rig] step {expected}: the flow collapsed: mean |flow| "), line
+    assert line.startswith(f"error: [collapse] step {expected}: the flow collapsed: mean |flow| "), line
     numbers = re.search(r"\|flow\| ([\d.e-]+) px over the last (\d+) steps against ([\d.e-]+) px", line)
     assert int(numbers[2]) == WINDOW
     assert float(numbers[1]) == pytest.approx(latest, rel=2e-3) and float(numbers[3]) == pytest.approx(start, rel=2e-3)
     assert "make_optimizer.learning_rate (now 0.0003)" in line and 'on_collapse="warn"' in line
-    assert max(_logged(tmp_path / "run" / "rig")) == expected  # it stopped there
-    assert not (tmp_path / "run" / "rig" / "done.json").exists()
+    assert max(_logged(run / "collapse")) == expected  # it stopped there
+    assert not (run / "collapse" / "done.json").exists()
 
 
-def test_warn_trains_on_and_a_stage_that_keeps_its_flow_finishes(tmp_path, capfd):
-    gin.clear_config()
-    try:
-        gin.parse_config(_rig_gin(tmp_path, 0.0, "warn"))
-        trainer.train_stage(str(tmp_path / "warn"))
-        out = capfd.readouterr().out
-        gin.clear_config()
-        gin.parse_config(_rig_gin(tmp_path, SHIFT, "stop"))
-        trainer.train_stage(str(tmp_path / "healthy"))
-        healthy = capfd.readouterr().out
-    finally:
-        gin.clear_config()
-    expected, _, _ = _first_collapse(tmp_path / "warn")
+def test_warn_prints_the_line_once_and_trains_on(experiment):
+    run, _, out, _ = experiment
+    expected, _, _ = _first_collapse(run / "warn")
     warnings = [line for line in out.splitlines() if "the flow collapsed" in line]
     assert len(warnings) == 1 and warnings[0].startswith(f"[warn] step {expected}: the flow collapsed")
     assert warnings[0].endswith('training on (train_stage.on_collapse="warn")')
-    assert (tmp_path / "warn" / "done.json").exists()
-    assert _first_collapse(tmp_path / "healthy")[0] is None and "collapsed" not in healthy
-    assert (tmp_path / "healthy" / "done.json").exists()
+    assert max(_logged(run / "warn")) == STEPS and (run / "warn" / "done.json").exists()
+
+
+def test_a_stage_that_keeps_its_flow_and_a_stage_from_random_weights_are_not_stopped(experiment):
+    run, _, out, _ = experiment
+    assert _first_collapse(run / "healthy")[0] is None
+    # From random weights the same pull to zero satisfies the rule, but such a stage is not judged.
+    assert _first_collapse(run / "random")[0] is not None
+    assert not any(line.startswith(("[healthy]", "[random]")) and "collapsed" in line for line in out.splitlines())
+    for stage in ("healthy", "random"):
+        assert max(_logged(run / stage)) == STEPS and (run / stage / "done.json").exists()

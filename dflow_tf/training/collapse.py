@@ -3,9 +3,9 @@
     monitor = CollapseMonitor(stage="teacher_a/census", suspects=likely_bindings(task))
     for each step: message = monitor.update(step, scalars, learning_rate)   # a line, or None
 
-An unsupervised objective has a trivial fixed point: zero flow (or a nearly constant one) is
-perfectly forward-backward consistent and, where the check marks little as occluded, costs only
-the data term of the unwarped frames. A weak teacher pulled there (e.g. by the forward-backward
+An unsupervised objective has a trivial fixed point: zero flow is perfectly forward-backward
+consistent and, where the check marks little as occluded, costs only the data term of the
+unwarped frames. A weak teacher pulled there (e.g. by the forward-backward
 consistency term) ends with zero flow's validation numbers and no other sign. The monitor reads
 two per-step scalars that the task logs: `flow_magnitude` (mean |flow| in px of the predicted
 flows) and its data term (`loss/photometric` or `loss/census`, the first present). Each of them
@@ -17,12 +17,17 @@ steps; once `min_steps` steps are in, the flow has collapsed when
     latest data term >= (1 - error_tolerance) * start's      (and the frames did not match better)
 
 and `update` returns one line naming the stage, the step, both numbers and `suspects` (the
-bindings most likely responsible, `likely_bindings`), once per run. Stages whose task logs no
-`flow_magnitude` (SupervisedTask: its ground truth is the judge) are never judged, nor are stages
-that start without motion (a photometric phase from random weights, whose flow starts near zero
-and grows). Steps with a non-finite scalar are left out. A resumed stage starts the monitor
-afresh at its resumed step. The trainer stops the stage (TrainingCollapsed) or only prints the
-line, by `train_stage.on_collapse`.
+bindings most likely responsible, `likely_bindings`), once per run.
+
+Not judged: stages whose task logs no `flow_magnitude` (SupervisedTask: its ground truth is the
+judge); stages that start with less than `min_start_magnitude` of flow (e.g. from a teacher that
+already sits at zero flow); and, by the trainer, stages whose model starts from random weights.
+A random PWC-Net's first flows are noise that the photometric loss shrinks before motion appears
+(teacher A's photometric phase of gin/stereo.gin, 2026-12-03, commit c91966b: mean |flow| 1.60 px
+over steps 1-10, 0.63 px over steps 21-30, 2.05 px over steps 91-100), so their start is no
+reference. Steps with a non-finite scalar are left out. A resumed stage starts the monitor afresh
+at its resumed step. The trainer stops the stage (TrainingCollapsed) or only prints the line, by
+`train_stage.on_collapse`.
 """
 import collections
 import math

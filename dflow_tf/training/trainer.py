@@ -131,7 +131,8 @@ def train_stage(stage_dir, experiment_dir=None, *, dry_run=False, model_fn=gin.R
         its own (None: none).
       on_collapse: what a collapse of the predicted flow towards zero (CollapseMonitor, bindings
         `CollapseMonitor.*`) does: "stop" (TrainingCollapsed), "warn" (one line, training goes
-        on) or "off" (not checked).
+        on) or "off" (not checked). Only stages whose model does not start from random weights
+        (init_from, a checkpoint or a portable state) are checked.
 
     Returns:
       StageResult(final checkpoint path, final evaluation metrics or None, the task's extra
@@ -169,7 +170,8 @@ def train_stage(stage_dir, experiment_dir=None, *, dry_run=False, model_fn=gin.R
     train_step = _make_train_step(strategy, state.model, state.optimizer, task, state.step, jit_compile,
                                   mixed_precision, seed)
     periodic = (lambda: evaluate(eval_batches)) if evaluate and eval_every else None
-    collapse = _collapse_check(stage, task, on_collapse)
+    trained_start = restored is not None or portable or bool(init_from)
+    collapse = _collapse_check(stage, task, on_collapse if trained_start else "off")
     skipped = _run_steps(stage, state, train_step, iterator, progress, num_steps, checkpoint_every,
                          image_every, max_nonfinite, periodic, eval_every, log_every, collapse)
     final_batches = 1 if dry_run else None
@@ -336,7 +338,9 @@ def _run_steps(stage, state, train_step, iterator, progress, num_steps, checkpoi
 def _collapse_check(stage, task, on_collapse):
     """fn(step, scalars, learning_rate) that feeds a CollapseMonitor (its gin bindings apply) and,
     on a collapse, prints the monitor's line ("warn") or raises TrainingCollapsed with it ("stop");
-    None when `on_collapse` is "off"."""
+    None when `on_collapse` is "off". train_stage passes "off" for a stage whose model starts from
+    random weights: its first flows are noise that the first steps shrink, not motion it can lose
+    (dflow_tf.training.collapse)."""
     if on_collapse == "off":
         return None
     monitor = CollapseMonitor(stage=stage.name, suspects=likely_bindings(task))
