@@ -117,4 +117,5 @@ def _atomic_write(folder, name, write, binary=False):
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}.")
     with os.fdopen(fd, "wb" if binary else "w") as f:
         write(f)
+    os.chmod(tmp, 0o644)  # mkstemp's 0600 would make the committed files private
     os.replace(tmp, os.path.join(folder, name))

@@ -56,8 +56,9 @@ class StagePaused(Exception):
     SIGINT or SIGTERM): running the same command again continues it."""
 
     def __init__(self, stage, step, num_steps, reason):
-        super().__init__(f"[{stage}] paused at step {step} of {num_steps} ({reason}); its checkpoint is "
-                         "saved: run the same command again to continue")
+        self.message = (f"[{stage}] paused at step {step} of {num_steps} ({reason}); its checkpoint is "
+                        "saved: run the same command again to continue")
+        super().__init__(self.message)  # gin appends its call stack to str(self), not to .message
         self.stage, self.step, self.num_steps, self.reason = stage, step, num_steps, reason
 
 
