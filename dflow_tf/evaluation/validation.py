@@ -1,5 +1,6 @@
 """The evaluation inside training: a model on batches of the canonical schema (a stage's validation
 split, the teachers; docs/datasets.md), and the summary line of the training logs."""
+import json
 import time
 
 import numpy as np
@@ -26,7 +27,7 @@ def summary_line(metrics, keys=SUMMARY_KEYS + DISPARITY_KEYS):
     return ", ".join(f"{k}={metrics[k]:.3f}" for k in keys if k in metrics)
 
 
-def evaluate_model(model, dataset, max_batches=None, progress=None):
+def evaluate_model(model, dataset, max_batches=None, progress=None, predict=None):
     """Runs `model` over `dataset` and returns its metrics (per-image and pooled keys).
 
     Flow examples are scored with FlowMetrics. Rectified stereo pairs (a true `stereo` key, the
@@ -43,9 +44,11 @@ def evaluate_model(model, dataset, max_batches=None, progress=None):
         `dflow_tf.data.make_dataset` yields them.
       max_batches: stop after this many batches (None = all).
       progress: optional callable(done_batches, seconds_elapsed) called after every batch.
+      predict: the traced fn(frames) -> flow to run (e.g. from SharedPredictions); None traces
+        predict_tensor of `model` anew.
     """
     # One graph per frame size: predict_tensor needs static sizes (KITTI has several).
-    predict = tf.function(lambda frames: predict_tensor(model, frames))
+    predict = predict or tf.function(lambda frames: predict_tensor(model, frames))
     flow_metrics, disparity_metrics = FlowMetrics(), DisparityMetrics()
     seen = {"flow": False, "stereo": False}
     start, traced_batch = time.perf_counter(), None
@@ -88,3 +91,49 @@ def _update(metrics, kind, flow, truth):
         disparity, v = disparity_from_flow(flow)
         gt, _ = disparity_from_flow(truth["flow"])
         metrics.update(disparity, gt, valid=valid, occluded=occluded, v=v)
+
+
+class SharedPredictions:
+    """One traced prediction per model architecture, shared by the evaluations of several models
+    (the stages of a dry run, dflow_tf.training.experiment.DryRun).
+
+        shared = SharedPredictions()
+        evaluate_model(model, dataset, predict=shared(model))
+
+    `shared(model)` copies the weights of `model` into a model of the same class and
+    configuration that the returned tf.function predicts with, so that models of one architecture
+    are traced once (per frame size) instead of once each: the same graph on the same weights.
+    None for a model without a Keras configuration (evaluate_model then traces its own).
+    """
+
+    def __init__(self):
+        self._models = {}  # architecture -> (model the graph reads, its traced predict)
+
+    def __call__(self, model):
+        try:
+            config = model.get_config()
+            key = json.dumps([type(model).__module__, type(model).__qualname__,
+                              {k: v for k, v in config.items() if k != "name"}], sort_keys=True)
+        except (AttributeError, NotImplementedError, TypeError):
+            return None
+        if key not in self._models:
+            try:
+                self._models[key] = _traced_twin(model, config)
+            except (TypeError, ValueError):  # a configuration its class does not take back
+                self._models[key] = None
+        if self._models[key] is None:
+            return None
+        twin, predict = self._models[key]
+        if [tuple(w.shape) for w in twin.weights] != [tuple(w.shape) for w in model.weights]:
+            return None
+        for target, source in zip(twin.weights, model.weights):
+            target.assign(source)
+        return predict
+
+
+def _traced_twin(model, config):
+    """(a new model of `model`'s class and `config`, built, and its traced predict_tensor)."""
+    twin = type(model).from_config(config)
+    size = getattr(model, "size_multiple", 64)
+    twin(tf.zeros([1, model.num_frames, size, size, 3], tf.float32))
+    return twin, tf.function(lambda frames: predict_tensor(twin, frames))

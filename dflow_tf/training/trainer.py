@@ -100,7 +100,8 @@ def train_stage(stage_dir, experiment_dir=None, *, dry_run=False, model_fn=gin.R
       stage_dir: output folder of the stage (checkpoints/, tensorboard/, model.json, done.json).
       experiment_dir: folder that relative `init_from` names are resolved against.
       dry_run: check the configuration: at most DRY_RUN_STEPS steps, and every evaluation on
-        one batch (one pair per group of `eval_pairs`).
+        one batch (one pair per group of `eval_pairs`). An experiment's dry run passes its
+        experiment.DryRun, through which its stages share traced graphs and seed once.
       model_fn: callable returning a new (unbuilt) flow model, e.g. @TwoFramePWC.
       task: the objective, a dflow_tf.training.task.Task, e.g. @UnsupervisedTask().
       num_steps: total training steps of the stage (a resumed stage runs the remainder).
@@ -154,7 +155,9 @@ def train_stage(stage_dir, experiment_dir=None, *, dry_run=False, model_fn=gin.R
     if finished is not None:
         print(f"[{os.path.basename(stage_dir)}] already finished: {finished.checkpoint}")
         return finished
-    _seed_and_precision(seed, deterministic, mixed_precision)
+    # The stages of an experiment's dry run seed once: tf.random.set_seed drops the instantiated
+    # graphs that they share (experiment.DryRun).
+    _seed_and_precision(seed, deterministic, mixed_precision, reseed=not getattr(dry_run, "seeded", False))
     strategy = strategy or make_strategy()
     name = os.path.relpath(stage_dir, experiment_dir) if experiment_dir else os.path.basename(stage_dir)
     stage = _Stage(name, stage_dir, experiment_dir, strategy, is_chief(strategy), state_dir, time.monotonic(),
@@ -170,6 +173,12 @@ def train_stage(stage_dir, experiment_dir=None, *, dry_run=False, model_fn=gin.R
                         every=log_every, quiet=not stage.chief)
     train_step = _make_train_step(strategy, state.model, state.optimizer, task, state.step, jit_compile,
                                   mixed_precision, seed)
+    if getattr(dry_run, "share", None):  # a dry run of an experiment: its stages share traced graphs
+        state, train_step = dry_run.share(stage, state, train_step, task, iterator, dataset, {
+            "jit_compile": jit_compile, "mixed_precision": mixed_precision, "deterministic": deterministic,
+            "replicas": strategy.num_replicas_in_sync})
+        evaluate = _evaluator(state.model, dataset, eval_split, eval_batch_size, seed, data_dir, manual_dir,
+                              dry_run.predictions)
     periodic = (lambda: evaluate(eval_batches)) if evaluate and eval_every else None
     trained_start = restored is not None or portable or bool(init_from)
     collapse = _collapse_check(stage, task, on_collapse if trained_start else "off")
@@ -226,11 +235,12 @@ class _TrainingState:
     checkpoint_dir: str   # where this worker saves (non-chief workers: a temporary folder)
 
 
-def _seed_and_precision(seed, deterministic, mixed_precision):
+def _seed_and_precision(seed, deterministic, mixed_precision, reseed=True):
     if deterministic:
-        tf.keras.utils.set_random_seed(seed)
+        if reseed:
+            tf.keras.utils.set_random_seed(seed)
         tf.config.experimental.enable_op_determinism()
-    else:
+    elif reseed:
         tf.random.set_seed(seed)
     if mixed_precision:
         tf.keras.mixed_precision.set_global_policy(
@@ -309,8 +319,10 @@ def _training_data(stage, state, restored, portable, task, dataset, split, batch
     return iterator
 
 
-def _evaluator(model, dataset, eval_split, batch_size, seed, data_dir, manual_dir):
-    """fn(max_batches, target=model) -> metrics of `target` on `eval_split` (None: no evaluation)."""
+def _evaluator(model, dataset, eval_split, batch_size, seed, data_dir, manual_dir, predictions=None):
+    """fn(max_batches, target=model) -> metrics of `target` on `eval_split` (None: no evaluation);
+    `predictions` (evaluation.validation.SharedPredictions): the traced graphs it runs (None: one
+    per evaluation)."""
     if not eval_split:
         return None
 
@@ -318,7 +330,8 @@ def _evaluator(model, dataset, eval_split, batch_size, seed, data_dir, manual_di
         eval_ds = make_dataset(dataset, eval_split, batch_size=batch_size, augmentation=None, shuffle=False,
                                repeat=False, drop_remainder=False, seed=seed, data_dir=data_dir,
                                manual_dir=manual_dir)
-        return evaluate_model(target, eval_ds, max_batches=max_batches)
+        return evaluate_model(target, eval_ds, max_batches=max_batches,
+                              predict=predictions(target) if predictions else None)
 
     return evaluate
 
