@@ -13,8 +13,9 @@ evaluates them, so the table compares the student with every teacher. Bad input 
 unreadable checkpoints, an unwritable --output_dir, a crop the model cannot take, an unknown
 dataset) ends with one `error:` line naming it, before any stage trains where it can
 (dflow_tf.training.stage_checks). `--dry_run`
-checks a configuration in a minute: every stage trains two steps and evaluates one batch, into a
-new temporary folder unless --output_dir is given.
+checks a configuration in about a minute: every stage trains two steps and evaluates one batch,
+into a new temporary folder unless --output_dir is given; stages whose training step is the same
+graph share one trace (dflow_tf.training.experiment.DryRun; docs/training.md).
 """
 import os
 import re

@@ -46,12 +46,13 @@ def pair_groups(root):
     return groups
 
 
-def evaluate_pair_groups(model, root, max_per_group=None):
+def evaluate_pair_groups(model, root, max_per_group=None, predictor=None):
     """{group: FlowMetrics().result()} of `model` on the flow pairs under `root` and {group:
     DisparityMetrics().result()} on its stereo pairs (see the module docstring);
-    `max_per_group` evaluates only the first pairs of each group (a dry run). FileNotFoundError
-    names `root` when it holds neither."""
-    return evaluate_predictor_on_groups(make_predictor(model), model.num_frames, root, max_per_group)
+    `max_per_group` evaluates only the first pairs of each group (a dry run); `predictor`: the
+    predictor of `model` to run (e.g. validation.SharedPredictions.predictor), None =
+    make_predictor(model). FileNotFoundError names `root` when it holds neither."""
+    return evaluate_predictor_on_groups(predictor or make_predictor(model), model.num_frames, root, max_per_group)
 
 
 def evaluate_predictor_on_groups(predict, num_frames, root, max_per_group=None):

@@ -8,7 +8,7 @@ import tensorflow as tf
 
 from dflow_tf.data.frame_windows import model_window
 from dflow_tf.data.schema import STEREO
-from dflow_tf.inference import predict_tensor
+from dflow_tf.inference import make_predictor, predict_tensor
 from dflow_tf.metrics import DisparityMetrics, FlowMetrics
 from dflow_tf.models.stereo import disparity_from_flow
 
@@ -104,12 +104,29 @@ class SharedPredictions:
     configuration that the returned tf.function predicts with, so that models of one architecture
     are traced once (per frame size) instead of once each: the same graph on the same weights.
     None for a model without a Keras configuration (evaluate_model then traces its own).
+    `shared.predictor(model)` does the same for inference.make_predictor's fn(frames) -> flow
+    (the real pairs of evaluate_pair_groups).
     """
 
     def __init__(self):
-        self._models = {}  # architecture -> (model the graph reads, its traced predict)
+        self._models = {}  # architecture -> (model the graph reads, its traced predict) or None
+        self._predictors = {}  # id of such a model -> its make_predictor
 
     def __call__(self, model):
+        entry = self._holding(model)
+        return entry[1] if entry else None
+
+    def predictor(self, model):
+        """make_predictor(twin) of `model`'s architecture holding `model`'s weights, or None."""
+        entry = self._holding(model)
+        if entry is None:
+            return None
+        if id(entry[0]) not in self._predictors:
+            self._predictors[id(entry[0])] = make_predictor(entry[0])
+        return self._predictors[id(entry[0])]
+
+    def _holding(self, model):
+        """(twin, traced predict) of `model`'s architecture with `model`'s weights copied in, or None."""
         try:
             config = model.get_config()
             key = json.dumps([type(model).__module__, type(model).__qualname__,
@@ -128,7 +145,7 @@ class SharedPredictions:
             return None
         for target, source in zip(twin.weights, model.weights):
             target.assign(source)
-        return predict
+        return twin, predict
 
 
 def _traced_twin(model, config):

@@ -9,8 +9,8 @@ config is written to <output_dir>/config.gin, the validation metrics of every st
 extra evaluations of its task, e.g. teachers given from outside the experiment) to
 <output_dir>/results.json, and the table to stdout (with a second table of the real-pair groups
 when stages evaluate `train_stage.eval_pairs`). A dry run (`dry_run=True`) runs every stage for
-two steps and evaluates one batch, to check a configuration before a long run. The command line
-is dflow_tf.train.
+two steps and evaluates one batch, to check a configuration before a long run; its stages share
+the graphs that cannot fail differently (DryRun). The command line is dflow_tf.train.
 """
 import json
 import os
@@ -86,10 +86,12 @@ class DryRun:
     settings, precision, batch shapes and types, and scoped gin bindings) trains with that traced
     step instead of tracing its own: its model, optimizer and step, built and initialised as in a
     real run (init_from, resume), are copied into the earlier stage's objects, which it then trains
-    for its steps on its own data and saves into its own checkpoints. Every evaluation runs through
-    one traced prediction per model architecture (SharedPredictions). A checkpoint holds the input
-    iterator only in the first stage of each training data source (the iterator of synthetic_flow
-    is 0.4 GB; the same pipeline saves the same way in every stage).
+    for its steps on its own data and saves into its own checkpoints. Every evaluation (validation,
+    eval_pairs, teachers) runs through one traced prediction per model architecture
+    (SharedPredictions). Only the first stage sets the global seed (`seeded`): tf.random.set_seed
+    drops every instantiated graph. A checkpoint holds the input iterator only in the first stage
+    of each training data source (the iterator of synthetic_flow is 0.4 GB; the same pipeline
+    saves the same way in every stage).
     """
 
     def __init__(self):

@@ -185,7 +185,9 @@ def train_stage(stage_dir, experiment_dir=None, *, dry_run=False, model_fn=gin.R
     skipped = _run_steps(stage, state, train_step, iterator, progress, num_steps, checkpoint_every,
                          image_every, max_nonfinite, periodic, eval_every, log_every, collapse)
     final_batches = 1 if dry_run else None
-    pairs = (lambda: evaluate_pair_groups(state.model, eval_pairs, final_batches)) if eval_pairs else None
+    shared = getattr(dry_run, "predictions", None)  # a dry run's traced predictions (experiment.DryRun)
+    pairs = (lambda: evaluate_pair_groups(state.model, eval_pairs, final_batches,
+                                          shared.predictor(state.model) if shared else None)) if eval_pairs else None
     return _finish(stage, state, task, progress, evaluate, pairs, final_batches, skipped)
 
 
