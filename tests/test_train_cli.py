@@ -82,3 +82,16 @@ def test_distill_job_trains_teachers_then_reuses_given_ones_and_tables_every_mod
     reused = results[f"teacher {os.path.relpath(teacher, REPO)}"]
     assert abs(reused["epe_all/pixel_pooled"] - own["epe_all/pixel_pooled"]) < 1e-4
     assert f"teacher {os.path.relpath(teacher, REPO)}" in second.stdout
+
+
+def test_dry_run_of_the_distill_job_runs_every_stage_and_shares_the_second_teachers_steps(tmp_path):
+    out = _train(*_tiny_distill(tmp_path), "--dry_run", tmp_path=tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    stages = ["teacher_a/photometric", "teacher_a/census", "teacher_b/photometric", "teacher_b/census", "student"]
+    run = tmp_path / "run"
+    assert list(json.loads((run / "results.json").read_text())) == stages
+    assert all(json.loads((run / stage / "done.json").read_text())["step"] == 2 for stage in stages)
+    # teacher_b's stages differ from teacher_a's only by seed and init_from: the same graphs
+    assert "[teacher_b/photometric] dry run: trains with the step traced for teacher_a/photometric" in out.stdout
+    assert "[teacher_b/census] dry run: trains with the step traced for teacher_a/census" in out.stdout
+    assert out.stdout.count("dry run: trains with the step traced") == 2
