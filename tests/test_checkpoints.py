@@ -17,9 +17,10 @@ def test_registry_knows_architecture_tf1_and_class_names():
 
 
 def test_registry_error_lists_the_valid_names():
-    with pytest.raises(ValueError, match="unknown architecture 'raft'") as error:
-        get_architecture("raft")
-    for name in ("two_frame", "three_frame", "ddflow", "selflow", "TwoFramePWC", "ThreeFramePWC"):
+    with pytest.raises(ValueError, match="unknown architecture 'flownet'") as error:
+        get_architecture("flownet")
+    for name in ("two_frame", "three_frame", "raft", "raft_small", "ddflow", "selflow", "TwoFramePWC",
+                 "ThreeFramePWC", "RAFT", "RAFTSmall"):
         assert name in str(error.value)
 
 
