@@ -151,3 +151,12 @@ def test_shared_predictions_run_one_graph_with_each_models_own_weights():
     other = TwoFramePWC(num_levels=3)
     trainer.build_model(other)
     assert shared(other) is not shared(models[0])  # another architecture, another graph
+
+
+def test_a_dry_run_keeps_the_portable_state_in_its_own_folder(experiment):
+    tmp_path, _ = experiment
+    gin.bind_parameter("train_stage.state_dir", str(tmp_path / "state"))  # e.g. a state shipped in the package
+    run_experiment(output_dir=str(tmp_path / "run"), stages=["a"], dry_run=True)
+    assert not (tmp_path / "state").exists()
+    state = tmp_path / "run" / "a" / "portable_state"
+    assert state.is_dir() and any(state.iterdir())

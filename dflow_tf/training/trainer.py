@@ -100,8 +100,9 @@ def train_stage(stage_dir, experiment_dir=None, *, dry_run=False, model_fn=gin.R
       stage_dir: output folder of the stage (checkpoints/, tensorboard/, model.json, done.json).
       experiment_dir: folder that relative `init_from` names are resolved against.
       dry_run: check the configuration: at most DRY_RUN_STEPS steps, and every evaluation on
-        one batch (one pair per group of `eval_pairs`). An experiment's dry run passes its
-        experiment.DryRun, through which its stages share traced graphs and seed once.
+        one batch (one pair per group of `eval_pairs`); a `state_dir` becomes
+        stage_dir/portable_state. An experiment's dry run passes its experiment.DryRun, through
+        which its stages share traced graphs and seed once.
       model_fn: callable returning a new (unbuilt) flow model, e.g. @TwoFramePWC.
       task: the objective, a dflow_tf.training.task.Task, e.g. @UnsupervisedTask().
       num_steps: total training steps of the stage (a resumed stage runs the remainder).
@@ -149,8 +150,9 @@ def train_stage(stage_dir, experiment_dir=None, *, dry_run=False, model_fn=gin.R
         raise ValueError(f"train_stage.mixed_precision must be one of {PRECISIONS}, got {mixed_precision!r}")
     if on_collapse not in ON_COLLAPSE:
         raise ValueError(f"train_stage.on_collapse must be one of {ON_COLLAPSE}, got {on_collapse!r}")
-    if dry_run:
+    if dry_run:  # a portable state is written into the dry run's own folder, not over the real one
         num_steps, eval_every = min(num_steps, DRY_RUN_STEPS), 0
+        state_dir = state_dir and os.path.join(stage_dir, "portable_state")
     finished = finished_stage(stage_dir)
     if finished is not None:
         print(f"[{os.path.basename(stage_dir)}] already finished: {finished.checkpoint}")
