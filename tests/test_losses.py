@@ -228,8 +228,8 @@ def test_supervised_gradient_is_finite_at_exact_pixels_and_zero_at_invalid_ones(
 
 def test_supervised_unknown_kind_is_named():
     flow = np.zeros((1, 2, 2, 2), np.float32)
-    with pytest.raises(ValueError, match="'l1'"):
-        losses.supervised_loss(flow, flow, np.ones((1, 2, 2, 1)), kind="l1")
+    with pytest.raises(ValueError, match="'l3'"):
+        losses.supervised_loss(flow, flow, np.ones((1, 2, 2, 1)), kind="l3")
 
 
 # --- distillation ---------------------------------------------------------------------------------
