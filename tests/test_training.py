@@ -339,12 +339,14 @@ def test_mixed_precision_stage_computes_in_float16_and_steps_along_the_float32_g
         loss = UnsupervisedTask("census", True).compute_loss(full, {"frames": tf.constant(frames)})[0]
     gradient = np.concatenate([g.numpy().ravel() for g in tape.gradient(loss, full.trainable_variables)])
     step = np.concatenate([(v.numpy() - w).ravel() for v, w in zip(mixed.trainable_variables, initial)])
-    # Gradients above 1e-3 of the largest: float16 round-off does not flip their signs, and they
-    # are far above epsilon (1e-8), so each of these weights moves by the learning rate exactly.
-    clear = np.abs(gradient) > 1e-3 * np.abs(gradient).max()
+    # Gradients above 1e-3 of the largest: float16 round-off does not flip their signs; above
+    # 100 x Adam's epsilon (1e-8) each of these weights moves by the learning rate to within 1 %.
+    clear = np.abs(gradient) > max(1e-3 * np.abs(gradient).max(), 100 * 1e-8)
     assert clear.mean() > 0.1
     assert np.mean(np.sign(step[clear]) == -np.sign(gradient[clear])) > 0.99
+    # (all but a few: where float16 noise brings the mixed gradient of a weight near zero, it
+    # moves less; 2-3 of 372,289 with oneDNN's AVX2 kernels)
     moved = np.abs(step[clear])
-    np.testing.assert_allclose(moved, np.median(moved), rtol=0.02)
+    assert np.mean(np.abs(moved - np.median(moved)) <= 0.02 * np.median(moved)) > 0.999
     # all weights: the small gradients' signs are float16 noise for some, not for most
     assert float(-step @ np.sign(gradient)) / (np.linalg.norm(step) * np.sqrt(gradient.size)) > 0.8

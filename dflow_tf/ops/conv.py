@@ -9,8 +9,11 @@ offer for it (measured with TF 2.21, `bench/model.py --components`):
   have no input gradient ("Current CPU implementations do not yet support dilation rates larger
   than 1").
 - oneDNN: has the gradients for float32 and bfloat16, but float16 falls back to Eigen on CPUs
-  without AVX-512 FP16 support. On AVX2 CPUs oneDNN runs a batch of one through an im2col + GEMM
-  kernel that is 3x slower than its direct "brgemm" kernel, which it uses from a batch of two on.
+  without AVX-512 FP16 support. Below AVX-512 (an AVX2 CPU, or ONEDNN_MAX_CPU_ISA=AVX2) oneDNN
+  has no float16 convolution primitive at all and aborts the op (measured with TF 2.21): there
+  `conv2d_same` convolves in float32 and casts the result back (`cpu_runs_conv`). On AVX2 CPUs
+  oneDNN runs a batch of one through an im2col + GEMM kernel that is 3x slower than its direct
+  "brgemm" kernel, which it uses from a batch of two on.
 - GPUs and XLA have native dilated convolutions with gradients.
 
 Formulations (all compute the same function, tested against a numpy loop):
@@ -74,7 +77,24 @@ def cpu_has_native_dilated_gradient(dtype_name):
                 dilations=[1, 2, 2, 1])
             return True
         except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError,
-                tf.errors.NotFoundError):
+                tf.errors.NotFoundError, tf.errors.AbortedError):
+            # AbortedError: oneDNN has the kernel but no primitive for this dtype on this ISA
+            # (float16 under ONEDNN_MAX_CPU_ISA=AVX2, or on a CPU without AVX512-FP16).
+            return False
+
+
+@functools.cache
+def cpu_runs_conv(dtype_name):
+    """Whether this process's CPU kernels run a 'SAME' convolution in `dtype_name` (False where
+    oneDNN registers the dtype but has no primitive for it on this ISA). Probed once per dtype,
+    outside any graph being traced."""
+    with tf.init_scope(), tf.device("/CPU:0"):
+        dtype = tf.as_dtype(dtype_name)
+        try:
+            tf.nn.conv2d(tf.zeros([1, 4, 4, 1], dtype), tf.zeros([3, 3, 1, 1], dtype), 1, "SAME")
+            return True
+        except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError,
+                tf.errors.NotFoundError, tf.errors.AbortedError):
             return False
 
 
@@ -172,6 +192,10 @@ def conv2d_same(x, kernel, stride=1, dilation=1, formulation=None, kernel_gradie
       [B, ceil(H / stride), ceil(W / stride), C_out].
     """
     stride, dilation = int(stride), int(dilation)
+    if not (portable_ops_active() or _on_gpu(x)) and not cpu_runs_conv(x.dtype.base_dtype.name):
+        y = conv2d_same(tf.cast(x, tf.float32), tf.cast(kernel, tf.float32), stride, dilation,
+                        formulation, kernel_gradient)
+        return tf.cast(y, x.dtype)
     if formulation is None or kernel_gradient is None:
         chosen = choose_formulation(x, dilation, stride, kernel.shape[3])
         formulation = formulation or chosen[0]
