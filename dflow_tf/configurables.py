@@ -14,7 +14,8 @@ module imports each of those modules and registers the classes defined elsewhere
                 (dflow_tf.distillation.task)
   distillation  TeacherEnsemble, StudentTransforms (dflow_tf.distillation)
   training      make_optimizer, make_strategy (dflow_tf.training), CollapseMonitor
-                (dflow_tf.training.collapse, imported by .trainer)
+                (dflow_tf.training.collapse), LossSpikeMonitor (dflow_tf.training.loss_spike;
+                both imported by .trainer)
 """
 import gin
 

@@ -100,6 +100,23 @@ def test_halving_schedule_reads_the_stage_step_not_the_update_count():
         optimizer.StageSchedule(1e-4, "one_cycle")
 
 
+def test_clip_global_norm_scales_the_gradients_before_adam():
+    """Two Adam updates against a numpy Adam on the clipped gradients: a gradient of global norm
+    50 enters Adam's moments at norm 1, one of norm 0.5 unchanged (Adam alone is invariant to
+    the scale of its first gradient, not to the ratio between two)."""
+    lr, b1, b2, eps = 1e-2, 0.9, 0.999, 1e-8
+    grads = [np.array([30.0, -40.0]), np.array([0.3, 0.4])]
+    weights = tf.Variable([1.0, 2.0], dtype=tf.float64)
+    adam = optimizer.make_optimizer(lr, clip_global_norm=1.0)
+    expected, m, v = np.array([1.0, 2.0]), np.zeros(2), np.zeros(2)
+    for t, g in enumerate(grads, 1):
+        adam.apply_gradients([(tf.constant(g), weights)])
+        g = g * min(1.0, 1.0 / np.linalg.norm(g))
+        m, v = b1 * m + (1 - b1) * g, b2 * v + (1 - b2) * g * g
+        expected = expected - lr * (m / (1 - b1 ** t)) / (np.sqrt(v / (1 - b2 ** t)) + eps)
+    np.testing.assert_allclose(weights.numpy(), expected, rtol=1e-6)
+
+
 @pytest.mark.parametrize("name", pretrained.names())
 def test_every_shipped_model_loads_from_its_float16_state(name):
     model = pretrained.load_pretrained(name)

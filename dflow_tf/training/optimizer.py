@@ -69,15 +69,20 @@ def learning_rate_at(t, learning_rate, schedule, halve_every, warmup_steps, tota
 @gin.configurable
 def make_optimizer(learning_rate=1e-4, halve_every=80_000, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
                    schedule="halving", warmup_steps=0, total_steps=None, final_learning_rate=None,
-                   mixed_precision=False, step=None):
+                   mixed_precision=False, step=None, clip_global_norm=None):
     """Adam with the StageSchedule of these arguments (`step`: the stage's step variable).
+
+    `clip_global_norm`: when set, each update's gradients are scaled down to this global norm
+    first (RAFT clips at 1.0): a rare huge gradient then cannot throw Adam's moments, and the
+    weights, far off in one step.
 
     DDFlow's release halves every 80k steps (the papers say 50k [unverified]); both are a binding.
     With `mixed_precision` "float16" (or True) the optimiser is wrapped in a dynamic
     LossScaleOptimizer; "bfloat16" needs no loss scaling.
     """
     rate = StageSchedule(learning_rate, schedule, halve_every, warmup_steps, total_steps, final_learning_rate, step)
-    optimizer = keras.optimizers.Adam(rate, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon)
+    optimizer = keras.optimizers.Adam(rate, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon,
+                                      global_clipnorm=clip_global_norm)
     if mixed_precision in (True, "float16"):
         optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
     return optimizer

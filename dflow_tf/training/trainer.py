@@ -11,7 +11,8 @@ was killed resumes from its newest readable checkpoint. Long stages run in segme
 `max_minutes` a stage pauses by itself (checkpoint, then StagePaused), and SIGINT or SIGTERM make it
 pause after the current step; the same command continues it. A stage whose predicted flow collapses
 towards zero while its data term does not improve says so in one line and stops
-(dflow_tf.training.collapse, `on_collapse`). With `state_dir` the stage also keeps
+(dflow_tf.training.collapse, `on_collapse`); a loss that jumps far above its recent median is
+reported in one line (dflow_tf.training.loss_spike). With `state_dir` the stage also keeps
 a small portable state (float16 weights, step, curve; dflow_tf.training.portable_state) that a
 stage without checkpoints of its own, e.g. on another machine, starts from. Loss scaling across replicas: each
 replica's loss is the mean over its share of the global batch, divided by the number of
@@ -38,6 +39,7 @@ from dflow_tf.evaluation import PAIR_KEYS, evaluate_model, summary_line
 from dflow_tf.evaluation.pair_groups import evaluate_pair_groups
 from dflow_tf.training import portable_state
 from dflow_tf.training.collapse import ON_COLLAPSE, CollapseMonitor, TrainingCollapsed, likely_bindings
+from dflow_tf.training.loss_spike import LossSpikeMonitor
 from dflow_tf.training.optimizer import current_learning_rate, make_optimizer
 from dflow_tf.training.progress import Progress
 from dflow_tf.training.strategy import is_chief, make_strategy
@@ -381,6 +383,8 @@ def _loop(stage, state, train_step, iterator, progress, num_steps, checkpoint_ev
     curve_path = os.path.join(stage.stage_dir, "eval_curve.jsonl")
     nonfinite_in_row = 0
     skipped_total = 0
+    spikes = LossSpikeMonitor(stage=stage.name)
+    clip_global_norm = getattr(getattr(state.optimizer, "inner_optimizer", state.optimizer), "global_clipnorm", None)
     while int(state.step.numpy()) < num_steps:
         loss, scalars, applied, pictures = train_step(iterator)
         current = int(state.step.numpy())
@@ -401,6 +405,9 @@ def _loop(stage, state, train_step, iterator, progress, num_steps, checkpoint_ev
         host_scalars = {k: float(v) for k, v in scalars.items()}
         learning_rate = current_learning_rate(state.optimizer)
         progress.step(current, host_scalars, learning_rate, totals={"skipped_steps": float(skipped_total)})
+        spike = spikes.update(current, float(loss), learning_rate, clip_global_norm)
+        if spike:
+            print(f"{spike}; training on", flush=True)
         if collapse is not None:
             try:
                 collapse(current, host_scalars, learning_rate)
