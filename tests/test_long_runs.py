@@ -34,6 +34,18 @@ def test_a_stage_paused_by_its_budget_continues_to_the_same_step_count(tmp_path)
     assert result.checkpoint.endswith("ckpt-5")
 
 
+def test_a_checkpoint_of_other_batch_shapes_is_named_in_one_line(tmp_path):
+    """A paused stage continued with another crop size: its restored input pipeline yields the
+    old shapes; the first step names the checkpoint folder instead of a graph error."""
+    from dflow_tf.console import InputError
+    stage = str(tmp_path / "stage")
+    with pytest.raises(trainer.StagePaused):
+        trainer.train_stage(stage, **_kwargs(tmp_path, max_minutes=1e-6, crop_size=(64, 64)))
+    with pytest.raises(InputError, match=r"\[stage\] the checkpoint in .*stage/checkpoints was written by a run "
+                       r"whose batches had other shapes .*Incompatible shapes"):
+        trainer.train_stage(stage, **_kwargs(tmp_path, crop_size=(64, 128)))
+
+
 def test_a_stage_restarts_from_its_portable_float16_state(tmp_path):
     state_dir = tmp_path / "state"
     trainer.train_stage(str(tmp_path / "first"), **_kwargs(tmp_path, num_steps=3, state_dir=str(state_dir)))

@@ -33,6 +33,7 @@ from tensorflow.python.trackable.base import Trackable
 
 from dflow_tf import pretrained
 from dflow_tf.checkpoints import restore_weights, resume_checkpoint, save_model_description
+from dflow_tf.console import InputError
 from dflow_tf.data.augment import Augmentation
 from dflow_tf.data.pipeline import make_dataset
 from dflow_tf.evaluation import PAIR_KEYS, evaluate_model, summary_line
@@ -385,8 +386,11 @@ def _loop(stage, state, train_step, iterator, progress, num_steps, checkpoint_ev
     skipped_total = 0
     spikes = LossSpikeMonitor(stage=stage.name)
     clip_global_norm = getattr(getattr(state.optimizer, "inner_optimizer", state.optimizer), "global_clipnorm", None)
+    first = True
     while int(state.step.numpy()) < num_steps:
-        loss, scalars, applied, pictures = train_step(iterator)
+        loss, scalars, applied, pictures = _first_step(stage, state, train_step, iterator) if first \
+            else train_step(iterator)
+        first = False
         current = int(state.step.numpy())
         if bool(applied):
             nonfinite_in_row = 0
@@ -430,6 +434,21 @@ def _loop(stage, state, train_step, iterator, progress, num_steps, checkpoint_ev
             progress.close()
             raise StagePaused(stage.name, current, num_steps, reason)
     return skipped_total
+
+
+def _first_step(stage, state, train_step, iterator):
+    """The first step of this run, where a restored input pipeline meets this configuration's
+    batches: a checkpoint written by a run with other data shapes (another crop size, frame size
+    or batch size in the same output folder) fails there with one line naming the folder."""
+    try:
+        return train_step(iterator)
+    except tf.errors.InvalidArgumentError as error:
+        if "Incompatible shapes" not in str(error) or int(state.step.numpy()) == 0:
+            raise
+        detail = next((line.strip() for line in str(error).splitlines() if "Incompatible shapes" in line), "")
+        raise InputError(f"[{stage.name}] the checkpoint in {state.checkpoint_dir} was written by a run whose "
+                         f"batches had other shapes than this configuration's ({detail}): continue it with its own "
+                         f"settings, or train into another output folder (or delete {stage.stage_dir})") from None
 
 
 def _save(stage, state, num_steps):
