@@ -3,6 +3,7 @@
     python bench/model.py               # full run (about 15 minutes on 2 cores)
     python bench/model.py --quick       # small sizes
     python bench/model.py --components  # where a 448x1024 forward pass spends its time
+    python bench/model.py --raft        # RAFT and RAFT-small rows, and their correlation memory
 
 Run it with TF_ENABLE_ONEDNN_OPTS=0 and =1 to compare the backends (the "backend" column says
 which one ran; ONEDNN_MAX_CPU_ISA=AVX2 makes an AVX-512 machine run oneDNN's AVX2 kernels).
@@ -21,6 +22,14 @@ oneDNN off and on, in child processes: "% best" is the model's GFLOP/s over the 
 (the machine's ceiling). Inside every worker it is also re-measured right after each timed run
 (best of 3, the worker's own backend): "% own" is the median over runs of (model conv GFLOP/s) /
 (that ceiling), which cancels much of the noise from other jobs sharing the CPU.
+
+RAFT rows (`--raft`, or `--model raft|raft_small`): the default 12 update iterations, forward at
+448x1024 and 384x1280 (batch 1), a training step at 256x384 (batch 1: the bidirectional forward
+and the gradients of a dummy loss on every iteration's flow, as the sequence losses use them), no
+XLA. Their FLOPs are not counted (the GFLOP and % columns show "-"). After the table the
+all-pairs correlation volume's memory is printed, computed (`correlation_bytes`): (H/8 * W/8)^2
+float32 values per pair for level 0 plus the pooled levels (H_l = ceil(H_{l-1} / 2)), for one
+direction (the `bidirectional` call holds two).
 """
 import argparse
 import json
@@ -84,9 +93,56 @@ def peak_rss_mib():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+PWC_MODELS = ("two_frame", "three_frame")
+RAFT_MODELS = ("raft", "raft_small")
+#: Correlation memory is printed at these input sizes (and the 2 GiB thresholds below).
+CORRELATION_SIZES = ((448, 1024), (1088, 1920))
+CORRELATION_LIMIT = 2 * 1024 ** 3
+
+
 def build(model_name):
-    from dflow_tf.models import ThreeFramePWC, TwoFramePWC
-    return {"two_frame": TwoFramePWC, "three_frame": ThreeFramePWC}[model_name]()
+    from dflow_tf.models.registry import get_model
+    return get_model(model_name)  # defaults: PWC 6 levels, RAFT 12 iterations
+
+
+def correlation_bytes(height, width, batch=1, levels=4, stride=8):
+    """Bytes of RAFT's all-pairs correlation pyramid (float32) for `batch` pairs of input size
+    height x width, run at the next multiples of `stride`: level 0 is (h * w)^2 values with
+    h, w = H / 8, W / 8; level l pools the frame-2 axes, ceil(h_{l-1} / 2) x ceil(w_{l-1} / 2)
+    (dflow_tf.models.raft_correlation.correlation_pyramid). Returns (level 0, all levels)."""
+    h, w = -(-height // stride), -(-width // stride)
+    pixels = h * w
+    sizes = []
+    for _ in range(levels):
+        sizes.append(pixels * h * w * 4 * batch)
+        h, w = -(-h // 2), -(-w // 2)
+    return sizes[0], sum(sizes)
+
+
+def correlation_threshold(aspect_w, aspect_h, limit=CORRELATION_LIMIT, stride=8):
+    """The smallest input (H, W), H a multiple of 8 and W = H * aspect_w / aspect_h rounded up to a
+    multiple of 8, whose correlation pyramid (batch 1, all levels) exceeds `limit` bytes."""
+    height = stride
+    while True:
+        width = -(-height * aspect_w // (aspect_h * stride)) * stride
+        if correlation_bytes(height, width)[1] > limit:
+            return height, width
+        height += stride
+
+
+def print_correlation_memory():
+    gib = 1024.0 ** 3
+    print("\nRAFT all-pairs correlation volume, float32, batch 1 (times B for a batch of B), one "
+          "direction (computed: (H/8 * W/8)^2 * 4 bytes for level 0, plus the 3 pooled levels):")
+    print(f"| {'input':<10} | {'1/8 grid':<9} | {'level 0 GiB':>11} | {'4 levels GiB':>12} |")
+    print(f"|{'-' * 12}|{'-' * 11}|{'-' * 13}|{'-' * 14}|")
+    for h, w in CORRELATION_SIZES:
+        level0, total = correlation_bytes(h, w)
+        grid = f"{-(-h // 8)}x{-(-w // 8)}"
+        print(f"| {f'{h}x{w}':<10} | {grid:<9} | {level0 / gib:>11.3f} | {total / gib:>12.3f} |")
+    thresholds = ["{}:{} from {}x{}".format(aw, ah, *correlation_threshold(aw, ah))
+                  for aw, ah in ((16, 9), (4, 3), (33, 10))]
+    print(f"Above {CORRELATION_LIMIT / gib:.0f} GiB (4 levels, batch 1): " + "; ".join(thresholds))
 
 
 # --------------------------------------------------------------------------------- workers
@@ -136,6 +192,7 @@ def worker(case, repeats):
 
     from dflow_tf.inference import padded_size, predict_tensor
     model = build(case["model"])
+    raft = case["model"] in RAFT_MODELS
     height, width = case["size"]
     batch = case["batch"]
     run_h, run_w = padded_size(height, width, model.size_multiple)
@@ -151,8 +208,9 @@ def worker(case, repeats):
         def train_step(f):
             with tf.GradientTape() as tape:
                 flows = model.bidirectional(f)
-                loss = (tf.reduce_mean(tf.abs(flows["forward"]["flow"]))
-                        + tf.reduce_mean(tf.abs(flows["backward"]["flow"])))
+                key = "flow_iterations" if raft else "flow"  # RAFT: every iteration's flow
+                loss = (tf.reduce_mean(tf.abs(flows["forward"][key]))
+                        + tf.reduce_mean(tf.abs(flows["backward"][key])))
             return loss, tape.gradient(loss, variables)
 
         fn = tf.function(train_step, jit_compile=case["xla"])
@@ -160,6 +218,10 @@ def worker(case, repeats):
         step = lambda: fn(frames)  # noqa: E731
     first = _timed(step)  # traces / compiles
     seconds, ceiling, steps, ceilings = interleaved(step, repeats)
+    if raft:  # FLOPs not counted
+        return {"params": model.count_params(), "gflop": None, "seconds": seconds, "first_call_s": first,
+                "ceiling": ceiling, "run_size": [run_h, run_w], "gflops": None, "fraction": None,
+                "backend": backend_label(), "iterations": model.iterations, "steps": steps}
     flops = conv_flops(model, run_h, run_w, batch, directions)
     if case["kind"] == "train":
         flops *= 3.0  # forward + input gradients + weight gradients
@@ -182,13 +244,20 @@ def run_case(case, repeats):
     return json.loads(lines[-1])
 
 
-def cases(quick, models=("two_frame", "three_frame"), xla_options=(False, True)):
+def cases(quick, models=PWC_MODELS, xla_options=(False, True)):
     if quick:
         fwd_sizes, train = [(192, 448), (150, 300)], [((128, 320), 1), ((128, 256), 2)]
+        raft_fwd, raft_train = [(192, 448)], [((128, 192), 1)]
     else:
         fwd_sizes, train = [(448, 1024), (375, 1242)], [((320, 896), 1), ((256, 640), 4)]
+        raft_fwd, raft_train = [(448, 1024), (384, 1280)], [((256, 384), 1)]
     out = []
     for model in models:
+        if model in RAFT_MODELS:
+            out += [{"kind": "forward", "model": model, "size": size, "batch": 1, "xla": False} for size in raft_fwd]
+            out += [{"kind": "train", "model": model, "size": size, "batch": batch, "xla": False}
+                    for size, batch in raft_train]
+            continue
         for size in fwd_sizes:
             for xla in xla_options:
                 out.append({"kind": "forward", "model": model, "size": size, "batch": 1, "xla": xla})
@@ -216,7 +285,11 @@ def main():
     parser.add_argument("--quick", action="store_true", help="small sizes")
     parser.add_argument("--components", action="store_true",
                         help="only the per-component time split of a 448x1024 forward pass")
-    parser.add_argument("--model", choices=["two_frame", "three_frame"], help="only this model")
+    parser.add_argument("--model", choices=[*PWC_MODELS, *RAFT_MODELS], help="only this model")
+    parser.add_argument("--raft", action="store_true",
+                        help="only the RAFT and RAFT-small rows and the correlation memory")
+    parser.add_argument("--correlation_memory", action="store_true",
+                        help="only print RAFT's correlation memory (computed, nothing run)")
     parser.add_argument("--no_xla", action="store_true", help="only the runs without XLA")
     parser.add_argument("--headline", action="store_true",
                         help="only the forward pass at 448x1024 and the train step at 320x896, batch 1")
@@ -232,6 +305,9 @@ def main():
     if args.components:
         print_components(repeats)
         return
+    if args.correlation_memory:
+        print_correlation_memory()
+        return
 
     load = os.getloadavg()[0]
     ceilings = machine_ceilings(3 * repeats)
@@ -242,15 +318,16 @@ def main():
           "'% best' = model GFLOP/s / the best ceiling above; 'own ceil' = median of the ceiling "
           "re-measured after each timed run in the same process (its backend); '% own' = median "
           "over runs of model GFLOP/s / that ceiling.")
-    print("Forward = predict_tensor (resize to a multiple of 64 when needed + network + resize "
-          "back); three-frame forward computes both directions. Train = bidirectional forward + "
-          "gradients of a dummy loss (no optimizer update).\n")
+    print("Forward = predict_tensor (resize to a multiple of 64, RAFT 8, when needed + network + "
+          "resize back); three-frame forward computes both directions. Train = bidirectional forward + "
+          "gradients of a dummy loss (no optimizer update; RAFT: on every iteration's flow). RAFT: 12 "
+          "iterations, FLOPs not counted.\n")
     header = (f"| {'model':<11} | {'backend':<14} | {'params':>9} | {'pass':<7} | {'input (run size)':<22} | "
               f"{'B':>1} | {'XLA':<3} | {'GFLOP':>6} | {'median s':>8} | {'1st call s':>10} | "
               f"{'GFLOP/s':>7} | {'% best':>6} | {'own ceil':>8} | {'% own':>6} | {'peak RSS MiB':>12} |")
     print(header)
     print("|" + "|".join("-" * (len(c)) for c in header.split("|")[1:-1]) + "|")
-    models = (args.model,) if args.model else ("two_frame", "three_frame")
+    models = (args.model,) if args.model else RAFT_MODELS if args.raft else PWC_MODELS
     selected = cases(args.quick, models, (False,) if args.no_xla else (False, True))
     if args.headline:
         selected = [c for c in selected if c["size"] in ((448, 1024), (320, 896))]
@@ -258,12 +335,21 @@ def main():
         r = run_case(case, repeats)
         h, w = case["size"]
         size = f"{h}x{w}" + (f" ({r['run_size'][0]}x{r['run_size'][1]})" if r["run_size"] != [h, w] else "")
+        counted = r["gflop"] is not None
+        gflop, gflops, pct_best, pct_own = (
+            (f"{r['gflop']:>6.1f}", f"{r['gflops']:>7.1f}", f"{100 * r['gflops'] / best:>5.1f}%",
+             f"{100 * r['fraction']:>5.1f}%") if counted else ("-", "-", "-", "-"))
         print(f"| {case['model']:<11} | {r['backend']:<14} | {r['params']:>9,} | {case['kind']:<7} | "
               f"{size:<22} | {case['batch']:>1} | {'yes' if case['xla'] else 'no':<3} | "
-              f"{r['gflop']:>6.1f} | {r['seconds']:>8.3f} | {r['first_call_s']:>10.1f} | "
-              f"{r['gflops']:>7.1f} | {100 * r['gflops'] / best:>5.1f}% | {r['ceiling']:>8.1f} | "
-              f"{100 * r['fraction']:>5.1f}% | {r['peak_rss_mib']:>12.0f} |", flush=True)
+              f"{gflop:>6} | {r['seconds']:>8.3f} | {r['first_call_s']:>10.1f} | "
+              f"{gflops:>7} | {pct_best:>6} | {r['ceiling']:>8.1f} | "
+              f"{pct_own:>6} | {r['peak_rss_mib']:>12.0f} |", flush=True)
+        if not counted:
+            print(f"    {case['model']}: {r['iterations']} iterations; runs s: "
+                  + ", ".join(f"{t:.3f}" for t in r["steps"]), flush=True)
     print(f"\nload average at end {os.getloadavg()[0]:.1f} (other jobs share the CPU: expect noise)")
+    if any(m in RAFT_MODELS for m in models):
+        print_correlation_memory()
 
 
 if __name__ == "__main__":

@@ -10,7 +10,17 @@ tf2onnx writes TensorFlow's "SAME" convolutions with unknown input size as `auto
 which ONNX Runtime rejects for dilated kernels (the context network). For stride 1 the padding
 does not depend on the input size, so those convolutions get explicit `pads` instead
 (`explicit_same_padding`); the stride-2 pyramid convolutions keep SAME_UPPER (no dilation).
+
+tf2onnx 1.17's back-to-back optimizer merges two consecutive Reshape nodes into one that reads the
+first one's input with the second one's target shape. That is wrong when the target shape holds
+zeros, which in ONNX mean "copy this dimension of the input" (tf2onnx's reshape optimizer writes
+them for dynamic dimensions): after the merge they refer to the dimensions of another tensor,
+possibly of lower rank. RAFT's correlation pyramid is such a pair, [B, hw, hw] -> [B, h, w, h, w]
+-> [B*h*w, h, w, 1] with dynamic h, w, and ONNX Runtime refused the merged node ("Invalid position
+of 0"). The conversion therefore runs with that merge skipped for target shapes containing a zero
+(`_keep_reshape_pairs_with_zeros`); every other merge is unchanged.
 """
+import contextlib
 import importlib
 import json
 import os
@@ -63,6 +73,34 @@ def explicit_same_padding(onnx_model):
     return changed
 
 
+@contextlib.contextmanager
+def _keep_reshape_pairs_with_zeros():
+    """Within the block, tf2onnx's back-to-back optimizer leaves a Reshape -> Reshape pair alone
+    when the second target shape is a constant containing 0 (see the module docstring); other
+    pairs are merged as before. tf2onnx is restored on exit."""
+    from tf2onnx.optimizer import back_to_back_optimizer
+
+    table = back_to_back_optimizer._func_map
+    key = ("Reshape",)
+    merge = table.get(key)
+    if merge is None:  # another tf2onnx version: nothing to guard
+        yield
+        return
+
+    def guarded(graph, node, consumers):
+        if len(consumers) == 1 and consumers[0].type == "Reshape":
+            shape = consumers[0].inputs[1]
+            if shape is not None and shape.is_const() and 0 in shape.get_tensor_value(as_list=True):
+                return []
+        return merge(graph, node, consumers)
+
+    table[key] = guarded
+    try:
+        yield
+    finally:
+        table[key] = merge
+
+
 def _convert(tf2onnx, function, opset):
     """tf2onnx.convert.from_function, first without tf2onnx's per-optimizer graph copies.
 
@@ -76,23 +114,25 @@ def _convert(tf2onnx, function, opset):
             function, input_signature=function.input_signature, opset=opset)
         return model
 
-    if CATCH_ERRORS_ENV in os.environ:
+    with _keep_reshape_pairs_with_zeros():
+        if CATCH_ERRORS_ENV in os.environ:
+            return convert()
+        os.environ[CATCH_ERRORS_ENV] = "FALSE"
+        try:
+            return convert()
+        except Exception:  # an optimizer pass failed: let tf2onnx skip it
+            pass
+        finally:
+            del os.environ[CATCH_ERRORS_ENV]
         return convert()
-    os.environ[CATCH_ERRORS_ENV] = "FALSE"
-    try:
-        return convert()
-    except Exception:  # an optimizer pass failed: let tf2onnx skip it
-        pass
-    finally:
-        del os.environ[CATCH_ERRORS_ENV]
-    return convert()
 
 
 def export_onnx(model, out_path, height=None, width=None, metadata=None, opset=OPSET):
     """Writes the ONNX model of `model` to `out_path`; returns out_path.
 
     Args:
-      model: TwoFramePWC / ThreeFramePWC with its weights, or a StereoFromFlow.
+      model: a flow model with its weights (TwoFramePWC, ThreeFramePWC, RAFT, RAFTSmall), or a
+        StereoFromFlow.
       out_path: the .onnx file.
       height, width: fix the input size (default: dynamic batch, height and width).
       metadata: dict stored as the model's metadata_props (non-strings as JSON).
