@@ -6,6 +6,7 @@
     model, _ = load_model("runs/selflow_kitti")                    # a dflow_tf.import_tf1 folder
     model, _ = load_model("path/ckpt-800", arch="three_frame", model_params={"normalize_input": True})
     model, _ = load_model("zero")                                  # the zero-flow baseline
+    model, _ = load_model("classical:dis_medium")                  # OpenCV's DIS (a teacher too)
     model, _ = load_model("pretrained:pwc_rendered")               # a model shipped in the package
 
 A **model description** is `model.json`, {"class": class name, "config": constructor options,
@@ -30,6 +31,7 @@ import os
 import tensorflow as tf
 
 from dflow_tf import pretrained
+from dflow_tf.models.classical_flow import ClassicalFlowModel, is_classical
 from dflow_tf.models.registry import architecture_names, get_architecture
 from dflow_tf.models.zero_flow import ZeroFlowModel
 
@@ -217,6 +219,9 @@ def load_model(checkpoint, arch=None, model_params=None):
     """
     if checkpoint == ZERO:
         return ZeroFlowModel(), "zero-flow baseline"
+    if is_classical(checkpoint):
+        model = ClassicalFlowModel.from_name(checkpoint)
+        return model, f"classical flow ({model.method}, OpenCV; no weights)"
     if pretrained.is_pretrained(checkpoint) and arch is None and not model_params:
         return pretrained.load_pretrained(checkpoint), pretrained.describe(checkpoint)
     if arch is not None:

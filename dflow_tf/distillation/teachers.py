@@ -4,10 +4,11 @@ import os
 import gin
 import tensorflow as tf
 
-from dflow_tf import ops
-from dflow_tf.checkpoints import load_model
+from dflow_tf import ops, pretrained
+from dflow_tf.checkpoints import ZERO, load_model
 from dflow_tf.data import schema
 from dflow_tf.data.frame_windows import training_window
+from dflow_tf.models.classical_flow import is_classical
 from dflow_tf.ops.occlusion import OCCLUSION_ALPHA1, OCCLUSION_ALPHA2
 from dflow_tf.training.flows import centre_pair_flows
 
@@ -23,7 +24,8 @@ class TeacherEnsemble:
     Args:
       checkpoints: stage directories or checkpoint prefixes of trained teachers (each with a
         model.json beside it, as train_stage writes); relative paths are resolved against
-        `experiment_dir` when they do not exist as given.
+        `experiment_dir` when they do not exist as given. Named models are taken as named:
+        "pretrained:NAME", "classical:METHOD" (an OpenCV method, models.classical_flow).
       alpha1, alpha2: constants of the confidence check (docs/method.md §2.4, §3.1).
 
     The models are loaded by `load` (the training stage calls it inside its distribution scope).
@@ -42,13 +44,14 @@ class TeacherEnsemble:
         if self.models:
             return self
         for path in self.checkpoints:
-            if experiment_dir and not os.path.isabs(path) and not os.path.exists(path):
+            named = path == ZERO or is_classical(path) or pretrained.is_pretrained(path)  # not files
+            if experiment_dir and not named and not os.path.isabs(path) and not os.path.exists(path):
                 path = os.path.join(experiment_dir, path)
             model, description = load_model(path)
             model.trainable = False
             self.models.append(model)
             self.sources.append(description)
-            self.paths.append(os.path.abspath(path))
+            self.paths.append(path if named else os.path.abspath(path))
             print(f"teacher {len(self.models)}: {description}")
         return self
 

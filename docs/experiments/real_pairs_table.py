@@ -7,33 +7,27 @@ in the `--pairs` layout, mean EPE over the pairs of each group (and over their o
     python docs/experiments/real_pairs_table.py ../shared/flowdata pretrained:pwc_rendered --step 1000 \
         --jsonl docs/results/pretrained_real_pairs.jsonl
 
-Farneback: OpenCV's tutorial settings (pyramid 0.5, 3 levels, window 15, 3 iterations, poly_n 5,
-sigma 1.2); DIS: the MEDIUM preset; both on grey frames.
+Farneback and DIS (MEDIUM preset): dflow_tf.models.classical_flow, on grey frames.
 """
 import argparse
 import json
 import os
 
-import cv2
 import numpy as np
 
 from dflow_tf.checkpoints import load_model
 from dflow_tf.evaluation.pair_groups import evaluate_pair_groups, evaluate_predictor_on_groups
+from dflow_tf.models.classical_flow import classical_flow
 
 COLUMNS = (("epe_all/per_image_mean", "all"), ("epe_occ/per_image_mean", "occ"))
 
 
-def _grey(frame):
-    return cv2.cvtColor(np.asarray(frame, np.uint8), cv2.COLOR_RGB2GRAY)
-
-
 def farneback(frames):
-    return cv2.calcOpticalFlowFarneback(_grey(frames[-2]), _grey(frames[-1]), None, 0.5, 3, 15, 3, 5, 1.2, 0)
+    return classical_flow("farneback", frames[-2], frames[-1])
 
 
 def dis_medium(frames):
-    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
-    return dis.calc(_grey(frames[-2]), _grey(frames[-1]), None)
+    return classical_flow("dis_medium", frames[-2], frames[-1])
 
 
 def zero(frames):
