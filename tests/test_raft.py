@@ -322,7 +322,7 @@ def test_trainer_builds_raft_on_its_smallest_input(small):
 def test_registry_config_and_model_json_round_trip(small, tmp_path):
     assert get_architecture("raft") is RAFT and get_architecture("RAFTSmall") is RAFTSmall
     assert isinstance(get_model("raft_small", iterations=1), RAFTSmall)
-    assert small.get_config() == {"name": small.name, "trainable": True, "iterations": 2}
+    assert small.get_config() == {"name": small.name, "trainable": True, "iterations": 2, "correlation": "all_pairs"}
     clone = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(small))
     assert isinstance(clone, RAFTSmall) and clone.iterations == 2
     tf.train.Checkpoint(model=small).write(str(tmp_path / "ckpt"))

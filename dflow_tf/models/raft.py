@@ -3,7 +3,9 @@
 The forward pass, for frames I1, I2 in [0, 1] (`_estimate`):
   1. images 2 I - 1; the feature encoder (instance norm) maps both frames to f1, f2 at 1/8
      resolution (one batch);
-  2. the all-pairs correlation volume <f1, f2> / sqrt(C), average-pooled into 4 levels;
+  2. the all-pairs correlation volume <f1, f2> / sqrt(C), average-pooled into 4 levels
+     (`correlation="on_demand"`: no volume; frame 2's features average-pooled into 4 levels, and
+     every lookup computes its windows from them, the same values in O(H W) memory);
   3. the context encoder maps I1 to the initial hidden state tanh(h) and the context relu(c);
   4. the flow starts at zero; each of `iterations` steps looks up the correlation around each
      pixel's target x + flow (radius 4, small: 3), runs the update block (motion encoder, GRU,
@@ -29,7 +31,9 @@ from dflow_tf.models.raft_correlation import (
     CORRELATION_LEVELS,
     all_pairs_correlation,
     correlation_pyramid,
+    feature_pyramid,
     lookup_correlation,
+    lookup_on_demand,
 )
 from dflow_tf.models.raft_encoder import BasicEncoder, SmallEncoder
 from dflow_tf.models.raft_layers import shape_of
@@ -40,6 +44,8 @@ from dflow_tf.models.raft_upsampling import NEIGHBOURS, convex_upsample
 STRIDE = 8
 #: Default number of update iterations (the reference's `iters`).
 ITERATIONS = 12
+#: The two ways to compute the correlation windows (the `correlation` argument of both models).
+CORRELATIONS = ("all_pairs", "on_demand")
 
 
 def pixel_grid(height, width):
@@ -64,11 +70,14 @@ class _RAFTFamily(keras.Model):
     encoder_class = None  # BasicEncoder or SmallEncoder
     context_norm = None  # "batch" or "none"
 
-    def __init__(self, iterations=ITERATIONS, **kwargs):
+    def __init__(self, iterations=ITERATIONS, correlation="all_pairs", **kwargs):
         super().__init__(**kwargs)
         if int(iterations) < 1:
             raise ValueError(f"iterations must be >= 1, got {iterations}")
+        if correlation not in CORRELATIONS:
+            raise ValueError(f"correlation must be one of {CORRELATIONS}, got {correlation!r}")
         self.iterations = int(iterations)
+        self.correlation = correlation
         self.fnet = self.encoder_class(self.feature_dim, "instance", name="fnet")
         self.cnet = self.encoder_class(self.hidden_dim + self.context_dim, self.context_norm, name="cnet")
         self.update_block = self.make_update_block(name="update_block")
@@ -110,7 +119,16 @@ class _RAFTFamily(keras.Model):
     def _estimate(self, features1, features2, images1):
         """The flow from frame 1 to frame 2 given both frames' features [B, h, w, feature_dim] and
         frame 1's images [B, H, W, 3] in [-1, 1]; returns the output dict (module docstring)."""
-        pyramid = correlation_pyramid(all_pairs_correlation(features1, features2), CORRELATION_LEVELS)
+        if self.correlation == "all_pairs":
+            pyramid = correlation_pyramid(all_pairs_correlation(features1, features2), CORRELATION_LEVELS)
+
+            def lookup(targets):
+                return lookup_correlation(pyramid, targets, self.radius)
+        else:  # on_demand: frame 2's pooled features, the windows computed at every lookup
+            pyramid2 = feature_pyramid(features2, CORRELATION_LEVELS)
+
+            def lookup(targets):
+                return lookup_on_demand(features1, pyramid2, targets, self.radius)
         hidden, context = tf.split(self.cnet(images1), [self.hidden_dim, self.context_dim], axis=-1)
         hidden, context = tf.tanh(hidden), tf.nn.relu(context)
         batch, height, width, _ = shape_of(features1)
@@ -119,7 +137,7 @@ class _RAFTFamily(keras.Model):
         flows = []
         for _ in range(self.iterations):
             flow = tf.stop_gradient(flow)
-            correlation = lookup_correlation(pyramid, grid + flow, self.radius)
+            correlation = lookup(grid + flow)
             hidden, delta = self.update_block(hidden, context, tf.cast(correlation, hidden.dtype),
                                               tf.cast(flow, hidden.dtype))
             flow = flow + tf.cast(delta, tf.float32)
@@ -141,7 +159,8 @@ class _RAFTFamily(keras.Model):
                 for index, direction in enumerate(("forward", "backward"))}
 
     def get_config(self):
-        return {"name": self.name, "trainable": self.trainable, "iterations": self.iterations}
+        return {"name": self.name, "trainable": self.trainable, "iterations": self.iterations,
+                "correlation": self.correlation}
 
 
 @keras.saving.register_keras_serializable(package="dflow_tf")
@@ -156,6 +175,9 @@ class RAFT(_RAFTFamily):
 
     Args:
       iterations: update iterations T (default 12).
+      correlation: "all_pairs" (default; the reference's volume, (H/8 * W/8)^2 values per pair) or
+        "on_demand" (`lookup_on_demand`: the same windows computed from the features at every
+        iteration, the reference's `alternate_corr`; memory linear in the pixel count).
 
     Call:
       model(frames): frames float32 [B, 2, H, W, 3] in [0, 1], H and W multiples of 8 ->
