@@ -4,6 +4,7 @@
     python bench/model.py --quick       # small sizes
     python bench/model.py --components  # where a 448x1024 forward pass spends its time
     python bench/model.py --raft        # RAFT and RAFT-small rows, and their correlation memory
+    python bench/model.py --raft_correlation  # RAFT-small forward, all-pairs vs on-demand correlation
 
 Run it with TF_ENABLE_ONEDNN_OPTS=0 and =1 to compare the backends (the "backend" column says
 which one ran; ONEDNN_MAX_CPU_ISA=AVX2 makes an AVX-512 machine run oneDNN's AVX2 kernels).
@@ -30,6 +31,13 @@ XLA. Their FLOPs are not counted (the GFLOP and % columns show "-"). After the t
 all-pairs correlation volume's memory is printed, computed (`correlation_bytes`): (H/8 * W/8)^2
 float32 values per pair for level 0 plus the pooled levels (H_l = ceil(H_{l-1} / 2)), for one
 direction (the `bidirectional` call holds two).
+
+RAFT correlation rows (`--raft_correlation`): RAFT-small forward passes (`predict_tensor`, batch 1,
+12 iterations, no XLA) with `correlation="all_pairs"` and `"on_demand"` at 448x1024, 736x1280 and
+1088x1920: the first call, then `--repeats` timed runs (default 3, no warm-up run, no ceiling),
+and the worker's peak RSS. An all-pairs row is skipped when its computed pyramid
+(`correlation_bytes`) plus 1.5 GiB exceeds `--rss_limit_gib` (default 8), and a worker whose RSS
+(polled every 0.2 s) passes that limit is killed and reported as such.
 """
 import argparse
 import json
@@ -100,9 +108,13 @@ CORRELATION_SIZES = ((448, 1024), (1088, 1920))
 CORRELATION_LIMIT = 2 * 1024 ** 3
 
 
-def build(model_name):
+#: `--raft_correlation` input sizes.
+RAFT_CORRELATION_SIZES = ((448, 1024), (736, 1280), (1088, 1920))
+
+
+def build(model_name, **params):
     from dflow_tf.models.registry import get_model
-    return get_model(model_name)  # defaults: PWC 6 levels, RAFT 12 iterations
+    return get_model(model_name, **params)  # defaults: PWC 6 levels, RAFT 12 iterations
 
 
 def correlation_bytes(height, width, batch=1, levels=4, stride=8):
@@ -191,6 +203,14 @@ def worker(case, repeats):
                 "backend": backend_label()}
 
     from dflow_tf.inference import padded_size, predict_tensor
+    if case["kind"] == "correlation":
+        model = build(case["model"], correlation=case["correlation"])
+        frames = tf.random.uniform([1, 2, *case["size"], 3])
+        fn = tf.function(lambda f: predict_tensor(model, f))
+        first = _timed(lambda: fn(frames))
+        steps = [_timed(lambda: fn(frames)) for _ in range(repeats)]
+        return {"first_call_s": first, "steps": steps, "seconds": sorted(steps)[len(steps) // 2],
+                "backend": backend_label()}
     model = build(case["model"])
     raft = case["model"] in RAFT_MODELS
     height, width = case["size"]
@@ -234,13 +254,36 @@ def worker(case, repeats):
 
 
 # --------------------------------------------------------------------------------- driver
-def run_case(case, repeats):
+def _rss_bytes(pid):
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def run_case(case, repeats, rss_limit=None):
+    """Runs `case` in a worker process; with `rss_limit` (bytes) the worker is killed when its RSS
+    passes it (returns {"killed_at_rss_mib": ...})."""
     cmd = [sys.executable, os.path.abspath(__file__), "--worker", json.dumps(case), "--repeats", str(repeats)]
     env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=REPO)
-    lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                          cwd=REPO) as proc:
+        if rss_limit:
+            while proc.poll() is None:
+                rss = _rss_bytes(proc.pid)
+                if rss > rss_limit:
+                    proc.kill()
+                    proc.communicate()
+                    return {"killed_at_rss_mib": rss / 2 ** 20}
+                time.sleep(0.2)
+        stdout, stderr = proc.communicate()
+    lines = [line for line in stdout.splitlines() if line.startswith("{")]
     if proc.returncode or not lines:
-        raise RuntimeError(f"worker {case} failed:\n{proc.stderr[-3000:]}")
+        raise RuntimeError(f"worker {case} failed:\n{stderr[-3000:]}")
     return json.loads(lines[-1])
 
 
@@ -280,6 +323,34 @@ def print_components(repeats, size=(448, 1024)):
     print(f"| {'whole pass':<27} | {1e3 * total:>7.1f} | 100.0% |")
 
 
+def print_raft_correlation(repeats, rss_limit_gib):
+    """RAFT-small forward latency and peak RSS, all-pairs vs on-demand correlation."""
+    limit = rss_limit_gib * 1024 ** 3
+    print(f"RAFT-small forward (predict_tensor), batch 1, 12 iterations, no XLA; first call, then {repeats} "
+          f"timed runs; peak RSS of the worker; limit {rss_limit_gib:g} GiB; load average at start "
+          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs\n")
+    print("| input | 1/8 grid | correlation | pyramid GiB (computed) | median s | runs s | 1st call s | "
+          "peak RSS MiB |")
+    print("|---|---|---|---|---|---|---|---|")
+    for height, width in RAFT_CORRELATION_SIZES:
+        grid = f"{-(-height // 8)}x{-(-width // 8)}"
+        for correlation in ("all_pairs", "on_demand"):
+            pyramid = correlation_bytes(height, width)[1] if correlation == "all_pairs" else 0
+            row = f"| {height}x{width} | {grid} | {correlation} | {pyramid / 1024 ** 3:.3f} |"
+            if pyramid + 1.5 * 1024 ** 3 > limit:
+                print(f"{row} skipped: pyramid + 1.5 GiB > {rss_limit_gib:g} GiB | | | |", flush=True)
+                continue
+            case = {"kind": "correlation", "model": "raft_small", "size": [height, width], "correlation": correlation}
+            r = run_case(case, repeats, rss_limit=limit)
+            if "killed_at_rss_mib" in r:
+                print(f"{row} killed at RSS {r['killed_at_rss_mib']:.0f} MiB | | | |", flush=True)
+                continue
+            runs = ", ".join(f"{t:.2f}" for t in r["steps"])
+            print(f"{row} {r['seconds']:.2f} | {runs} | {r['first_call_s']:.1f} | {r['peak_rss_mib']:.0f} |",
+                  flush=True)
+    print(f"\nbackend {r.get('backend', '?')}; load average at end {os.getloadavg()[0]:.1f}")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes")
@@ -288,6 +359,10 @@ def main():
     parser.add_argument("--model", choices=[*PWC_MODELS, *RAFT_MODELS], help="only this model")
     parser.add_argument("--raft", action="store_true",
                         help="only the RAFT and RAFT-small rows and the correlation memory")
+    parser.add_argument("--raft_correlation", action="store_true",
+                        help="only RAFT-small forward latency and peak RSS, all-pairs vs on-demand correlation")
+    parser.add_argument("--rss_limit_gib", type=float, default=8.0,
+                        help="--raft_correlation: skip / kill a worker above this RSS")
     parser.add_argument("--correlation_memory", action="store_true",
                         help="only print RAFT's correlation memory (computed, nothing run)")
     parser.add_argument("--no_xla", action="store_true", help="only the runs without XLA")
@@ -297,7 +372,12 @@ def main():
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     repeats = max(5, args.repeats or 5)
+    if args.raft_correlation and not args.worker:
+        print_raft_correlation(max(1, args.repeats or 3), args.rss_limit_gib)
+        return
     if args.worker:
+        if json.loads(args.worker)["kind"] == "correlation":
+            repeats = max(1, args.repeats or 3)
         result = worker(json.loads(args.worker), repeats)
         result["peak_rss_mib"] = peak_rss_mib()
         print(json.dumps(result))
