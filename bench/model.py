@@ -27,7 +27,8 @@ oneDNN off and on, in child processes: "% best" is the model's GFLOP/s over the 
 RAFT rows (`--raft`, or `--model raft|raft_small`): the default 12 update iterations, forward at
 448x1024 and 384x1280 (batch 1), a training step at 256x384 (batch 1: the bidirectional forward
 and the gradients of a dummy loss on every iteration's flow, as the sequence losses use them), no
-XLA. Their FLOPs are not counted (the GFLOP and % columns show "-"). After the table the
+XLA. Their FLOPs are counted by `raft_flops` (convolutions and the correlation's matrix product
+from the traced graph, the upsampling analytically; train = 3x forward). After the table the
 all-pairs correlation volume's memory is printed, computed (`correlation_bytes`): (H/8 * W/8)^2
 float32 values per pair for level 0 plus the pooled levels (H_l = ceil(H_{l-1} / 2)), for one
 direction (the `bidirectional` call holds two).
@@ -73,6 +74,39 @@ def conv_flops(model, height, width, batch, directions):
         macs += directions * sum(conv_macs(c, height >> level, width >> level) for c in estimator.convs)
     macs += directions * sum(conv_macs(c, height >> 2, width >> 2) for c in model.context_network.convs)
     return 2.0 * macs * batch
+
+
+def raft_flops(model, height, width, batch, bidirectional):
+    """Analytic FLOPs (2 * MACs) of one RAFT / RAFT-small pass at run size height x width.
+
+    Traces the forward pass (`model` or `model.bidirectional`, every iteration unrolled) without
+    running it, and sums over its ops: every Conv2D (encoders, update block, mask head) 2 * output
+    size * kh * kw * C_in, every (Batch)MatMul (the all-pairs correlation, 2 * N^2 * C per pair, N =
+    H/8 * W/8) 2 * output size * the contracted size. Added per iteration: the on-demand lookup's
+    dot products (levels * (2r+2)^2 cells * 2 C per 1/8-resolution pixel; `lookup_on_demand`) and
+    the x8 upsampling (RAFT's convex combination 9 neighbours * 2 channels * 2, RAFT-small's bilinear
+    resize 4 * 2 * 2 per output pixel). Pooling, sampling, the GRU's gates and activations are not
+    counted.
+    """
+    import tensorflow as tf
+    call = model.bidirectional if bidirectional else model
+    graph = tf.function(call).get_concrete_function(tf.TensorSpec([batch, 2, height, width, 3])).graph
+    flops = 0.0
+    for op in graph.get_operations():
+        if op.type == "Conv2D":
+            kh, kw, cin, _ = op.inputs[1].shape.as_list()
+            flops += 2.0 * op.outputs[0].shape.num_elements() * kh * kw * cin
+        elif op.type in ("MatMul", "BatchMatMul", "BatchMatMulV2", "BatchMatMulV3"):
+            a = op.inputs[0].shape.as_list()
+            contracted = a[-2] if op.get_attr("adj_x" if "Batch" in op.type else "transpose_a") else a[-1]
+            flops += 2.0 * op.outputs[0].shape.num_elements() * contracted
+    pairs = batch * (2 if bidirectional else 1)
+    cells = (height // 8) * (width // 8)
+    per_iteration = height * width * (36 if type(model).__name__ == "RAFT" else 16)
+    if model.correlation == "on_demand":
+        from dflow_tf.models.raft_correlation import CORRELATION_LEVELS
+        per_iteration += CORRELATION_LEVELS * (2 * model.radius + 2) ** 2 * 2 * model.feature_dim * cells
+    return flops + pairs * model.iterations * per_iteration
 
 
 def _timed(fn):
@@ -204,12 +238,13 @@ def worker(case, repeats):
 
     from dflow_tf.inference import padded_size, predict_tensor
     if case["kind"] == "correlation":
+        import numpy as np
         model = build(case["model"], correlation=case["correlation"])
         frames = tf.random.uniform([1, 2, *case["size"], 3])
         fn = tf.function(lambda f: predict_tensor(model, f))
         first = _timed(lambda: fn(frames))
         steps = [_timed(lambda: fn(frames)) for _ in range(repeats)]
-        return {"first_call_s": first, "steps": steps, "seconds": sorted(steps)[len(steps) // 2],
+        return {"first_call_s": first, "steps": steps, "seconds": float(np.median(steps)),
                 "backend": backend_label()}
     model = build(case["model"])
     raft = case["model"] in RAFT_MODELS
@@ -238,19 +273,21 @@ def worker(case, repeats):
         step = lambda: fn(frames)  # noqa: E731
     first = _timed(step)  # traces / compiles
     seconds, ceiling, steps, ceilings = interleaved(step, repeats)
-    if raft:  # FLOPs not counted
-        return {"params": model.count_params(), "gflop": None, "seconds": seconds, "first_call_s": first,
-                "ceiling": ceiling, "run_size": [run_h, run_w], "gflops": None, "fraction": None,
-                "backend": backend_label(), "iterations": model.iterations, "steps": steps}
-    flops = conv_flops(model, run_h, run_w, batch, directions)
+    if raft:
+        flops = raft_flops(model, run_h, run_w, batch, bidirectional=case["kind"] == "train")
+    else:
+        flops = conv_flops(model, run_h, run_w, batch, directions)
     if case["kind"] == "train":
         flops *= 3.0  # forward + input gradients + weight gradients
     # Fraction of the ceiling per run (each run against the ceiling measured right after it).
     fractions = sorted(flops / t / 1e9 / c for t, c in zip(steps, ceilings))
-    return {"params": model.count_params(), "gflop": flops / 1e9, "seconds": seconds,
-            "first_call_s": first, "ceiling": ceiling, "run_size": [run_h, run_w],
-            "gflops": flops / seconds / 1e9, "fraction": fractions[len(fractions) // 2],
-            "backend": backend_label()}
+    result = {"params": model.count_params(), "gflop": flops / 1e9, "seconds": seconds,
+              "first_call_s": first, "ceiling": ceiling, "run_size": [run_h, run_w],
+              "gflops": flops / seconds / 1e9, "fraction": fractions[len(fractions) // 2],
+              "backend": backend_label()}
+    if raft:
+        result.update(iterations=model.iterations, steps=steps)
+    return result
 
 
 # --------------------------------------------------------------------------------- driver
@@ -401,7 +438,7 @@ def main():
     print("Forward = predict_tensor (resize to a multiple of 64, RAFT 8, when needed + network + "
           "resize back); three-frame forward computes both directions. Train = bidirectional forward + "
           "gradients of a dummy loss (no optimizer update; RAFT: on every iteration's flow). RAFT: 12 "
-          "iterations, FLOPs not counted.\n")
+          "iterations; FLOPs = convs + the correlation's matrix product + the x8 upsampling (raft_flops).\n")
     header = (f"| {'model':<11} | {'backend':<14} | {'params':>9} | {'pass':<7} | {'input (run size)':<22} | "
               f"{'B':>1} | {'XLA':<3} | {'GFLOP':>6} | {'median s':>8} | {'1st call s':>10} | "
               f"{'GFLOP/s':>7} | {'% best':>6} | {'own ceil':>8} | {'% own':>6} | {'peak RSS MiB':>12} |")
@@ -424,7 +461,7 @@ def main():
               f"{gflop:>6} | {r['seconds']:>8.3f} | {r['first_call_s']:>10.1f} | "
               f"{gflops:>7} | {pct_best:>6} | {r['ceiling']:>8.1f} | "
               f"{pct_own:>6} | {r['peak_rss_mib']:>12.0f} |", flush=True)
-        if not counted:
+        if "steps" in r:
             print(f"    {case['model']}: {r['iterations']} iterations; runs s: "
                   + ", ".join(f"{t:.3f}" for t in r["steps"]), flush=True)
     print(f"\nload average at end {os.getloadavg()[0]:.1f} (other jobs share the CPU: expect noise)")
