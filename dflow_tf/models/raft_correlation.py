@@ -4,6 +4,10 @@ The volume correlates every pixel of frame 1 with every pixel of frame 2 (one ma
 the two feature maps); the pyramid average-pools its frame-2 dimensions; each update iteration
 reads a (2r+1) x (2r+1) window of every pyramid level around the current flow target, sampled
 bilinearly (`dflow_tf.ops.sampling.bilinear_sample`, zero outside).
+
+The on-demand path (`feature_pyramid`, `lookup_on_demand`; the models' `correlation="on_demand"`)
+computes the same windows from frame 2's average-pooled features at every lookup, without the
+volume.
 """
 import tensorflow as tf
 
