@@ -169,3 +169,34 @@ def convex_upsample(flow, mask, factor):
                             if 0 <= i + dy < h and 0 <= j + dx < w:
                                 out[n, factor * i + a, factor * j + c] += weights[k] * factor * flow[n, i + dy, j + dx]
     return out
+
+
+def smooth_shifted_frames(sizes, seed=0):
+    """{(H, W): [frame1, frame2]} uint8 [2, H, W, 3] for each size: a smooth random pattern
+    (bicubic upsampling of noise) and a copy shifted by (+1, +2) px, for export parity tests."""
+    import tensorflow as tf
+    rng = np.random.default_rng(seed)
+    out = {}
+    for h, w in sizes:
+        base = rng.uniform(0, 255, (2, h // 4 + 3, w // 4 + 3, 3)).astype(np.float32)
+        big = tf.image.resize(base, (h + 8, w + 8), method="bicubic").numpy()
+        big = np.clip(big, 0, 255).astype(np.uint8)
+        out[(h, w)] = [big[:, 4:h + 4, 4:w + 4], big[:, 2:h + 2, 5:w + 5]]
+    return out
+
+
+def serving_reference_flow(model, frames):
+    """The flow of `model` for uint8 frames (model.num_frames of [B, H, W, 3]) as the serving
+    contract defines it, without dflow_tf's inference code: frames / 255, resized bilinearly
+    (half-pixel centres, numpy) up to the next multiples of model.size_multiple, the model called
+    directly in float32, and its flow resized back (numpy) with u scaled by W / W' and v by H / H'."""
+    import tensorflow as tf
+    frames = np.stack(frames, axis=1).astype(np.float64) / 255.0  # [B, F, H, W, 3]
+    batch, count, h, w, _ = frames.shape
+    multiple = model.size_multiple
+    run_h, run_w = -(-h // multiple) * multiple, -(-w // multiple) * multiple
+    resized = np.stack([[resize_bilinear(frames[b, f], (run_h, run_w)) for f in range(count)]
+                        for b in range(batch)])
+    flow = model(tf.constant(resized, tf.float32))["flow"].numpy()
+    back = np.stack([resize_bilinear(f, (h, w)) for f in flow]) * [w / run_w, h / run_h]
+    return back.astype(np.float32)

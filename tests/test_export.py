@@ -3,8 +3,9 @@
 One small random TwoFramePWC (6 levels, so inputs are resized to multiples of 64; search range 1
 to keep the converted graphs small) is written as a checkpoint once per module, and every format
 is exported from it once (module-scoped fixtures). The reference is the Keras model called
-directly on frames scaled and resized in numpy, its flow resized back in numpy (`_reference_flow`),
-not dflow_tf's inference code. Tests needing tf2onnx / onnxruntime / ai-edge-litert skip without them.
+directly on frames scaled and resized in numpy, its flow resized back in numpy
+(`numpy_reference.serving_reference_flow`), not dflow_tf's inference code. Tests needing
+tf2onnx / onnxruntime / ai-edge-litert skip without them.
 """
 import json
 import os
@@ -24,7 +25,7 @@ from dflow_tf.export.serving import serving_function
 from dflow_tf.export.tftrt import tensorrt_unavailable_reason
 from dflow_tf.models import ThreeFramePWC, TwoFramePWC
 from dflow_tf.models.stereo import StereoFromFlow
-from numpy_reference import resize_bilinear
+from numpy_reference import serving_reference_flow, smooth_shifted_frames
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIG = {"search_range": 1}
@@ -53,36 +54,13 @@ def trained(tmp_path_factory):
 @pytest.fixture(scope="module")
 def frames():
     """{(H, W): [frame1, frame2]} uint8 [2, H, W, 3]: a smooth pattern and a shifted copy."""
-    rng = np.random.default_rng(0)
-    out = {}
-    for h, w in SIZES:
-        base = rng.uniform(0, 255, (2, h // 4 + 3, w // 4 + 3, 3)).astype(np.float32)
-        big = tf.image.resize(base, (h + 8, w + 8), method="bicubic").numpy()
-        big = np.clip(big, 0, 255).astype(np.uint8)
-        out[(h, w)] = [big[:, 4:h + 4, 4:w + 4], big[:, 2:h + 2, 5:w + 5]]
-    return out
-
-
-def _reference_flow(model, frames):
-    """The flow of `model` for uint8 frames (model.num_frames of [B, H, W, 3]) as the serving
-    contract defines it, without dflow_tf's inference code: frames / 255, resized bilinearly
-    (half-pixel centres, numpy) up to the next multiples of model.size_multiple, the model called
-    directly, and its flow resized back (numpy) with u scaled by W / W' and v by H / H'."""
-    frames = np.stack(frames, axis=1).astype(np.float64) / 255.0  # [B, F, H, W, 3]
-    batch, count, h, w, _ = frames.shape
-    multiple = model.size_multiple
-    run_h, run_w = -(-h // multiple) * multiple, -(-w // multiple) * multiple
-    resized = np.stack([[resize_bilinear(frames[b, f], (run_h, run_w)) for f in range(count)]
-                        for b in range(batch)])
-    flow = model(tf.constant(resized, tf.float32))["flow"].numpy()
-    back = np.stack([resize_bilinear(f, (h, w)) for f in flow]) * [w / run_w, h / run_h]
-    return back.astype(np.float32)
+    return smooth_shifted_frames(SIZES)
 
 
 @pytest.fixture(scope="module")
 def reference(trained, frames):
     model, _ = trained
-    return {size: _reference_flow(model, pair) for size, pair in frames.items()}
+    return {size: serving_reference_flow(model, pair) for size, pair in frames.items()}
 
 
 def _export(tmp_path_factory, checkpoint, fmt, name, *extra):
@@ -193,7 +171,7 @@ def test_three_frame_serving_function_matches_the_reference():
     serve = serving_function(model)
     assert [s.name for s in serve.input_signature] == ["frame1", "frame2", "frame3"]
     got = serve(*[tf.constant(f) for f in triple])["flow"].numpy()
-    expected = _reference_flow(model, triple)  # 20x27 runs at 24x32
+    expected = serving_reference_flow(model, triple)  # 20x27 runs at 24x32
     assert got.shape == (1, 20, 27, 2) and np.abs(expected).max() > 1e-3  # a random model: small flows
     np.testing.assert_allclose(got, expected, rtol=0, atol=1e-5)
 
@@ -287,7 +265,7 @@ def test_three_frame_stereo_model_sees_left_left_right():
     serve = serving_function(StereoFromFlow(model))
     assert [s.name for s in serve.input_signature] == ["left", "right"]
     got = serve(tf.constant(left), tf.constant(right))["disparity"].numpy()
-    expected = -_reference_flow(model, [left, left, right])[..., :1]
+    expected = -serving_reference_flow(model, [left, left, right])[..., :1]
     assert got.shape == (1, 20, 27, 1) and np.abs(expected).max() > 1e-3
     np.testing.assert_allclose(got, expected, rtol=0, atol=1e-5)
 

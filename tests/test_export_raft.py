@@ -5,7 +5,8 @@ bare checkpoint (no model.json) once per module, and every format is exported fr
 command line with `--arch NAME --model_param iterations=3`: the iteration count is a constructor
 option, fixed in the exported graph (the update loop is unrolled). Exports are made on first use
 and cached per module. The reference is the Keras model called directly in float32 on frames
-scaled and resized in numpy, its flow resized back in numpy (`_reference_flow`), not dflow_tf's
+scaled and resized in numpy, its flow resized back in numpy
+(`numpy_reference.serving_reference_flow`), not dflow_tf's
 inference code. RAFT runs at multiples of 8, so 64x96 runs as it is and 60x90 is resized to
 64x96 inside the exported graph. Tests needing tf2onnx / onnxruntime / ai-edge-litert skip
 without them.
@@ -23,7 +24,7 @@ import tensorflow as tf
 
 from dflow_tf.export import cli
 from dflow_tf.models.registry import get_model
-from numpy_reference import resize_bilinear
+from numpy_reference import serving_reference_flow, smooth_shifted_frames
 
 ARCHS = ("raft_small", "raft")
 ITERATIONS = 3
@@ -47,36 +48,13 @@ def trained(tmp_path_factory):
 @pytest.fixture(scope="module")
 def frames():
     """{(H, W): [frame1, frame2]} uint8 [2, H, W, 3]: a smooth pattern and a shifted copy."""
-    rng = np.random.default_rng(0)
-    out = {}
-    for h, w in SIZES:
-        base = rng.uniform(0, 255, (2, h // 4 + 3, w // 4 + 3, 3)).astype(np.float32)
-        big = tf.image.resize(base, (h + 8, w + 8), method="bicubic").numpy()
-        big = np.clip(big, 0, 255).astype(np.uint8)
-        out[(h, w)] = [big[:, 4:h + 4, 4:w + 4], big[:, 2:h + 2, 5:w + 5]]
-    return out
-
-
-def _reference_flow(model, frames):
-    """The serving contract without dflow_tf's inference code: frames / 255, resized bilinearly
-    (half-pixel centres, numpy) up to the next multiples of model.size_multiple (8), the Keras
-    model called directly in float32, its flow resized back (numpy) with u scaled by W / W' and v
-    by H / H'."""
-    frames = np.stack(frames, axis=1).astype(np.float64) / 255.0  # [B, 2, H, W, 3]
-    batch, count, h, w, _ = frames.shape
-    multiple = model.size_multiple
-    run_h, run_w = -(-h // multiple) * multiple, -(-w // multiple) * multiple
-    resized = np.stack([[resize_bilinear(frames[b, f], (run_h, run_w)) for f in range(count)]
-                        for b in range(batch)])
-    flow = model(tf.constant(resized, tf.float32))["flow"].numpy()
-    back = np.stack([resize_bilinear(f, (h, w)) for f in flow]) * [w / run_w, h / run_h]
-    return back.astype(np.float32)
+    return smooth_shifted_frames(SIZES)
 
 
 @pytest.fixture(scope="module")
 def reference(trained, frames):
     """{arch: {(H, W): flow [2, H, W, 2]}}."""
-    return {arch: {size: _reference_flow(model, pair) for size, pair in frames.items()}
+    return {arch: {size: serving_reference_flow(model, pair) for size, pair in frames.items()}
             for arch, (model, _) in trained.items()}
 
 
@@ -158,7 +136,7 @@ def test_exported_iteration_count_is_distinguishable(trained, frames, fresh_proc
     fewer = get_model("raft_small", iterations=ITERATIONS - 1)
     fewer.set_weights(model.get_weights())
     size = SIZES[0]
-    other = _reference_flow(fewer, frames[size])
+    other = serving_reference_flow(fewer, frames[size])
     assert np.abs(fresh_process_flows[f"raft_small/{size[0]}x{size[1]}"] - other).max() > 1e-2
 
 
