@@ -26,6 +26,7 @@ from dflow_tf.export.tftrt import tensorrt_unavailable_reason
 from dflow_tf.models import ThreeFramePWC, TwoFramePWC
 from dflow_tf.models.stereo import StereoFromFlow
 from numpy_reference import serving_reference_flow, smooth_shifted_frames
+from tflite_runner import run_tflite
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIG = {"search_range": 1}
@@ -186,18 +187,9 @@ def tflite_files(trained, tmp_path_factory):
             for precision in ("fp32", "fp16", "int8")}
 
 
-def _run_tflite(path, pair):
-    from ai_edge_litert.interpreter import Interpreter
-    interpreter = Interpreter(model_path=path)
-    ops = {op["op_name"] for op in interpreter._get_ops_details()}
-    assert not any(op.startswith("Flex") for op in ops), ops
-    runner = interpreter.get_signature_runner("serving_default")
-    return runner(frame1=pair[0][:1], frame2=pair[1][:1])["flow"]
-
-
 @pytest.mark.export
 def test_tflite_fp32_matches_keras(tflite_files, frames, reference):
-    flow = _run_tflite(tflite_files["fp32"], frames[TFLITE_SIZE])
+    flow = run_tflite(tflite_files["fp32"], frames[TFLITE_SIZE])
     assert flow.shape == (1, *TFLITE_SIZE, 2)
     np.testing.assert_allclose(flow, reference[TFLITE_SIZE][:1], rtol=0, atol=1e-3)
 
@@ -205,13 +197,13 @@ def test_tflite_fp32_matches_keras(tflite_files, frames, reference):
 @pytest.mark.export
 def test_tflite_fp16_and_int8_are_close_and_smaller(tflite_files, frames):
     pair = frames[TFLITE_SIZE]
-    fp32 = _run_tflite(tflite_files["fp32"], pair)
+    fp32 = run_tflite(tflite_files["fp32"], pair)
     sizes = {p: os.path.getsize(f) for p, f in tflite_files.items()}
     assert sizes["fp16"] < 0.55 * sizes["fp32"] and sizes["int8"] < 0.3 * sizes["fp32"], sizes
-    assert _epe(_run_tflite(tflite_files["fp16"], pair), fp32) < 0.01
+    assert _epe(run_tflite(tflite_files["fp16"], pair), fp32) < 0.01
     # dynamic-range int8: a random network's flow (~1 px) must survive to a fraction of a pixel
     scale = float(np.mean(np.linalg.norm(fp32, axis=-1)))
-    assert _epe(_run_tflite(tflite_files["int8"], pair), fp32) < 0.25 * scale
+    assert _epe(run_tflite(tflite_files["int8"], pair), fp32) < 0.25 * scale
 
 
 # ------------------------------------------------------------------------------- ONNX

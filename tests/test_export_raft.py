@@ -25,6 +25,7 @@ import tensorflow as tf
 from dflow_tf.export import cli
 from dflow_tf.models.registry import get_model
 from numpy_reference import serving_reference_flow, smooth_shifted_frames
+from tflite_runner import run_tflite
 
 ARCHS = ("raft_small", "raft")
 ITERATIONS = 3
@@ -141,22 +142,13 @@ def test_exported_iteration_count_is_distinguishable(trained, frames, fresh_proc
 
 
 # ------------------------------------------------------------------------------- TFLite
-def _run_tflite(path, pair):
-    from ai_edge_litert.interpreter import Interpreter
-    interpreter = Interpreter(model_path=path)
-    ops = {op["op_name"] for op in interpreter._get_ops_details()}
-    assert not any(op.startswith("Flex") for op in ops), ops
-    runner = interpreter.get_signature_runner("serving_default")
-    return runner(frame1=pair[0][:1], frame2=pair[1][:1])["flow"]
-
-
 @pytest.mark.export
 @pytest.mark.parametrize("arch", ARCHS)
 def test_tflite_fp32_matches_keras(arch, export, frames, reference):
     pytest.importorskip("ai_edge_litert")
     h, w = TFLITE_SIZE
     path = export(arch, "tflite", "--height", str(h), "--width", str(w))
-    flow = _run_tflite(path, frames[TFLITE_SIZE])
+    flow = run_tflite(path, frames[TFLITE_SIZE])
     assert flow.shape == (1, h, w, 2)
     np.testing.assert_allclose(flow, reference[arch][TFLITE_SIZE][:1], rtol=0, atol=1e-3)
 
