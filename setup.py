@@ -15,7 +15,7 @@ RUNTIME = [
 ]
 
 EXTRAS = {
-    "test": ["pytest>=8", "scipy>=1.11", "dill>=0.3", "ruff==0.17.*"],
+    "test": ["pytest>=8", "pytest-xdist>=3.5", "scipy>=1.11", "dill>=0.3", "ruff==0.17.*"],
     "export": ["tf2onnx>=1.16", "onnxruntime>=1.18", "onnx>=1.16", "ai-edge-litert>=1.2"],
 }
 

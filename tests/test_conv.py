@@ -9,6 +9,9 @@ import tensorflow as tf
 from dflow_tf.models.layers import leaky_relu
 from dflow_tf.ops import conv
 
+# Run again by CI with oneDNN off and with its AVX2 kernels (pytest.ini).
+pytestmark = pytest.mark.backend
+
 
 def numpy_conv_same(x, kernel, stride, dilation):
     """TF 'SAME' convolution by a plain loop: x [B, H, W, C], kernel HWIO."""
@@ -147,6 +150,22 @@ def test_float16_dilated_convs_train_where_onednn_falls_back_to_eigen():
     expected_dx, expected_dk = numpy_gradients_of_sum(x.astype(np.float64), kernel.astype(np.float64), 4)
     np.testing.assert_allclose(dx.numpy(), expected_dx, rtol=1e-2, atol=1e-2 * np.abs(expected_dx).max())
     np.testing.assert_allclose(dk.numpy(), expected_dk, rtol=1e-2, atol=1e-2 * np.abs(expected_dk).max())
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16"])
+def test_valid_convolution_in_every_dtype(dtype):
+    """conv2d_valid (stride 2, 3x3) against a numpy loop; float16 and bfloat16 run on every backend
+    (oneDNN below AVX-512 has no primitive for them: computed in float32 and cast back)."""
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(2, 11, 9, 3))
+    kernel = rng.normal(size=(3, 3, 3, 4))
+    y = conv.conv2d_valid(tf.constant(x, dtype), tf.constant(kernel, dtype), 2)
+    assert y.dtype == tf.as_dtype(dtype) and y.shape == (2, 5, 4, 4)
+    quantised = [tf.cast(tf.constant(v, dtype), tf.float64).numpy() for v in (x, kernel)]
+    # the VALID output pixel (i, j) is the SAME loop's pixel centred on input (2i + 1, 2j + 1)
+    want = numpy_conv_same(*quantised, 1, 1)[:, 1:-1:2, 1:-1:2]
+    tolerance = {"float32": 1e-5, "float16": 2e-2, "bfloat16": 1e-1}[dtype]
+    np.testing.assert_allclose(tf.cast(y, tf.float64).numpy(), want, atol=tolerance * np.abs(want).max())
 
 
 def test_below_avx512_rules(monkeypatch):

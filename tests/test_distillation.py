@@ -104,3 +104,37 @@ def test_student_identical_to_a_single_teacher_gets_zero_distillation_and_the_te
     census, _, _ = UnsupervisedTask("census", occlusion=True, max_occlusion_fraction=None).compute_loss(
         student, {"frames": frames})
     np.testing.assert_allclose(float(loss), float(census), rtol=1e-5)
+
+
+@pytest.mark.parametrize("pixels", ["student_occluded", "teacher_confident"])
+def test_distilled_pixels(pixels):
+    # A student with zero flow both ways (consistent: O_s = 0 everywhere) that differs from the
+    # teachers' flows by d: "student_occluded" learns nowhere, "teacher_confident" everywhere the
+    # teacher is confident (numpy: psi summed over both components and the mask, / (2 sum M)).
+    rng = np.random.default_rng(0)
+    b, h, w = 2, 24, 32
+    d = np.array([1.5, -0.5], np.float32)
+    occ_t = [(rng.random((b, h, w, 1)) < p).astype(np.float32) for p in (0.3, 0.6)]
+    student_fw = student_bw = np.zeros((b, h, w, 2), np.float32)
+    teacher_fw = student_fw - d
+    teacher_bw = student_bw - d
+    zeros = np.zeros((b, h, w, 1), np.float32)
+    batch = {"frames": tf.random.stateless_uniform([b, 2, h, w, 3], seed=[1, 2]),
+             "teacher_flow_fw": teacher_fw, "teacher_flow_bw": teacher_bw,
+             "teacher_occlusion_fw": occ_t[0], "teacher_occlusion_bw": occ_t[1],
+             "noise_mask_fw": zeros, "noise_mask_bw": zeros, "inside": 1.0 - zeros}
+    task = DistillationTask(pixels=pixels)
+    _, scalars, pictures = task.flows_loss(batch, tf.constant(student_fw), tf.constant(student_bw))
+    assert float(scalars["occlusion_ratio/student"]) == 0.0
+    if pixels == "student_occluded":
+        assert float(scalars["loss/distillation"]) == 0.0
+        return
+    psi = (np.abs(d) + 0.01) ** 0.4
+    want = 0.5 * sum(np.sum((1 - o) * psi) / (2 * np.sum(1 - o) + 1e-6) for o in occ_t)
+    np.testing.assert_allclose(float(scalars["loss/distillation"]), want, rtol=1e-5)
+    np.testing.assert_array_equal(pictures["distillation_mask"].numpy(), 1 - occ_t[0])
+
+
+def test_unknown_distilled_pixels_are_named():
+    with pytest.raises(ValueError, match="DistillationTask.pixels.*'everywhere'"):
+        DistillationTask(pixels="everywhere")

@@ -99,6 +99,7 @@ def tiny_experiment(tmp_path):
     gin.clear_config()
 
 
+@pytest.mark.backend
 def test_dry_run_trains_two_steps_and_evaluates_one_batch_and_one_pair_per_group(tiny_experiment, pairs_root):
     gin.bind_parameter("train_stage.eval_pairs", str(pairs_root))
     out = tiny_experiment / "run"

@@ -15,6 +15,9 @@ from dflow_tf.training import trainer
 from dflow_tf.training.optimizer import make_optimizer
 from dflow_tf.training.supervised import SupervisedTask
 
+# Run again by CI with oneDNN off and with its AVX2 kernels (pytest.ini).
+pytestmark = pytest.mark.backend
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 

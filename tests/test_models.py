@@ -7,6 +7,9 @@ import tensorflow as tf
 from dflow_tf import predict_flow
 from dflow_tf.models import ContextNetwork, Conv, FeaturePyramid, FlowEstimator, ThreeFramePWC, TwoFramePWC
 
+# Run again by CI with oneDNN off and with its AVX2 kernels (pytest.ini).
+pytestmark = pytest.mark.backend
+
 LEVEL_KEYS = [f"flow_level{level}" for level in (6, 5, 4, 3, 2)]
 
 

@@ -4,7 +4,12 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from dflow_tf import native_logs
+
+# Run again by CI with oneDNN off and with its AVX2 kernels (pytest.ini): the native lines differ.
+pytestmark = pytest.mark.backend
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

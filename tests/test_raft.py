@@ -21,6 +21,9 @@ from dflow_tf.models.raft_upsampling import convex_upsample
 from dflow_tf.models.stereo import StereoFromFlow
 from dflow_tf.training.trainer import build_model
 
+# Run again by CI with oneDNN off and with its AVX2 kernels (pytest.ini).
+pytestmark = pytest.mark.backend
+
 RNG = np.random.default_rng(0)
 SIZE = (64, 64)
 

@@ -109,6 +109,7 @@ def _tiny_step(task):
     return model, optimizer, fn, iterator
 
 
+@pytest.mark.backend
 def test_non_finite_loss_skips_the_update():
     model, optimizer, step_fn, iterator = _tiny_step(_NanTask(bad=[2]))
     assert bool(step_fn(iterator)[2])
@@ -143,6 +144,7 @@ def test_too_many_non_finite_steps_stop_with_a_checkpoint(tmp_path):
                    if name.startswith("model/") and "VARIABLE_VALUE" in name])
 
 
+@pytest.mark.backend
 def test_stage_trains_evaluates_writes_summaries_and_is_not_rerun(tmp_path):
     import gin
     stage = tmp_path / "stage"
@@ -296,6 +298,7 @@ class _RecordingTask(UnsupervisedTask):
         return super().compute_loss(model, batch)
 
 
+@pytest.mark.backend
 def test_mixed_precision_stage_computes_in_float16_and_steps_along_the_float32_gradient(tmp_path):
     """float16 compute with float32 variables and a dynamic loss scale, and the step applied.
     Adam's first step moves every weight by learning_rate * g / (|g| + epsilon), i.e. by about

@@ -13,6 +13,8 @@ from dflow_tf.ops.occlusion import OCCLUSION_ALPHA1, OCCLUSION_ALPHA2
 from dflow_tf.training.flows import ITERATIONS_KEY, centre_pair_flows, has_iterations
 from dflow_tf.training.unsupervised import flow_magnitude
 
+DISTILLED_PIXELS = ("student_occluded", "teacher_confident")
+
 
 @gin.configurable
 class DistillationTask:
@@ -26,13 +28,22 @@ class DistillationTask:
 
       loss = census(student, mask 1 - O_s, noised correspondences excluded)
              + distillation_weight * 0.5 * [psi(w_t,fw - w_s,fw) M_fw + psi(w_t,bw - w_s,bw) M_bw],
-      M = clip(O_s - O_t, 0, 1), extended by the noised region where the teacher is confident.
+      M = clip(O_s - O_t, 0, 1), extended by the noised region where the teacher is confident
+          (pixels="student_occluded", DDFlow's and SelFlow's code), or
+      M = 1 - O_t, every pixel where the teacher is confident (pixels="teacher_confident").
 
     Args:
       teachers: a TeacherEnsemble (online mode), or None when the batches carry precomputed
         targets.
       transforms: a StudentTransforms (None: the student sees the teacher's input unchanged).
       distillation_weight: lambda (1 in DDFlow / SelFlow).
+      pixels: where the student learns from the teachers. "student_occluded" (DDFlow's and
+        SelFlow's code) suits a student initialised from a teacher: it already agrees with the
+        teachers where it is confident, and learns the pixels its transformed view occludes.
+        "teacher_confident" (the paper's wording: the student learns occluded as well as
+        non-occluded pixels from the confident predictions) suits a student that starts from
+        random weights, e.g. one of another network family, which agrees with no teacher yet and
+        whose own occlusion check is meaningless at first.
       alpha1, alpha2: constants of the student's forward-backward check (docs/method.md §2.4).
       window: frames per training window; None = 5 if the student or a teacher has three
         frames, else 2.
@@ -45,7 +56,10 @@ class DistillationTask:
     """
 
     def __init__(self, teachers=None, transforms=None, distillation_weight=1.0, alpha1=OCCLUSION_ALPHA1,
-                 alpha2=OCCLUSION_ALPHA2, window=None, sequence_decay=SEQUENCE_DECAY):
+                 alpha2=OCCLUSION_ALPHA2, window=None, sequence_decay=SEQUENCE_DECAY, pixels="student_occluded"):
+        if pixels not in DISTILLED_PIXELS:
+            raise ValueError(f"DistillationTask.pixels must be one of {DISTILLED_PIXELS}, got {pixels!r}")
+        self.pixels = pixels
         self.teachers = teachers
         self.transforms = transforms
         self.distillation_weight = distillation_weight
@@ -123,8 +137,11 @@ class DistillationTask:
         census = losses.census_loss(frames[:, a], frames[:, a + 1], flow_fw, flow_bw, occ_fw, occ_bw,
                                     mask_fw=(1.0 - batch["noise_mask_fw"]) * batch["inside"],
                                     mask_bw=(1.0 - batch["noise_mask_bw"]) * batch["inside"])
-        mask_fw = losses.distillation_mask(occ_fw, batch[schema.TEACHER_OCCLUSION_FW], extra=batch["noise_mask_fw"])
-        mask_bw = losses.distillation_mask(occ_bw, batch[schema.TEACHER_OCCLUSION_BW], extra=batch["noise_mask_bw"])
+        # "teacher_confident": the student counts as occluded everywhere, so M = 1 - O_t.
+        learn_fw, learn_bw = (occ_fw, occ_bw) if self.pixels == "student_occluded" else (
+            tf.ones_like(occ_fw), tf.ones_like(occ_bw))
+        mask_fw = losses.distillation_mask(learn_fw, batch[schema.TEACHER_OCCLUSION_FW], extra=batch["noise_mask_fw"])
+        mask_bw = losses.distillation_mask(learn_bw, batch[schema.TEACHER_OCCLUSION_BW], extra=batch["noise_mask_bw"])
         distill = losses.distillation_loss(flow_fw, batch[schema.TEACHER_FLOW_FW], mask_fw,
                                            flow_bw, batch[schema.TEACHER_FLOW_BW], mask_bw)
         loss = census + self.distillation_weight * distill

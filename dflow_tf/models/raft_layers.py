@@ -10,6 +10,7 @@ import keras
 import tensorflow as tf
 
 from dflow_tf.models.layers import Conv
+from dflow_tf.ops.conv import conv2d_valid
 
 #: PyTorch's InstanceNorm2d / BatchNorm2d epsilon.
 NORM_EPSILON = 1e-5
@@ -46,7 +47,7 @@ class SymmetricPaddingConv(Conv):
     """A linear `Conv` padded with kernel_size // 2 zeros on every side (PyTorch's padding).
 
     Stride 1 (odd kernels): TF "SAME", through `conv2d_same`. Stride s > 1: explicit symmetric
-    zero padding and a VALID convolution, so output pixel i is centred on input pixel s * i as in
+    zero padding and a VALID convolution (`conv2d_valid`), so output pixel i is centred on input pixel s * i as in
     the reference (TF "SAME" would centre it on s * i + (s - 1) / 2 for even sizes).
 
     Call: x [B, H, W, C_in] -> [B, ceil(H / s), ceil(W / s), filters].
@@ -60,7 +61,7 @@ class SymmetricPaddingConv(Conv):
             return super().call(inputs)
         pad_h, pad_w = self.kernel_size[0] // 2, self.kernel_size[1] // 2
         padded = tf.pad(inputs, [[0, 0], [pad_h, pad_h], [pad_w, pad_w], [0, 0]])
-        return tf.nn.bias_add(tf.nn.conv2d(padded, self.kernel, self.strides, "VALID"), self.bias)
+        return tf.nn.bias_add(conv2d_valid(padded, self.kernel, self.strides[0]), self.bias)
 
 
 def instance_norm(x):

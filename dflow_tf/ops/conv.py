@@ -178,6 +178,28 @@ def _row_strips_apply(x, stride, dilation):
             and height % 2 == 0 and height >= 8)
 
 
+def _cpu_lacks_conv(x):
+    """Whether x's convolution runs on this CPU's kernels, which have none for x's dtype
+    (`cpu_runs_conv`): such convolutions are computed in float32 and cast back."""
+    return not (portable_ops_active() or _on_gpu(x)) and not cpu_runs_conv(x.dtype.base_dtype.name)
+
+
+def conv2d_valid(x, kernel, stride=1):
+    """tf.nn.conv2d(x, kernel, stride, "VALID"), in float32 and cast back where this CPU has no
+    convolution for x's dtype (float16 or bfloat16 under oneDNN below AVX-512).
+
+    Args:
+      x: float [B, H, W, C_in]; kernel: [kh, kw, C_in, C_out] (HWIO); stride: int.
+
+    Returns:
+      [B, (H - kh) // stride + 1, (W - kw) // stride + 1, C_out].
+    """
+    if _cpu_lacks_conv(x):
+        return tf.cast(tf.nn.conv2d(tf.cast(x, tf.float32), tf.cast(kernel, tf.float32), stride, "VALID"),
+                       x.dtype)
+    return tf.nn.conv2d(x, kernel, stride, "VALID")
+
+
 def conv2d_same(x, kernel, stride=1, dilation=1, formulation=None, kernel_gradient=None):
     """'SAME' convolution, identical to tf.nn.conv2d(x, kernel, stride, "SAME", dilations=dilation).
 
@@ -192,7 +214,7 @@ def conv2d_same(x, kernel, stride=1, dilation=1, formulation=None, kernel_gradie
       [B, ceil(H / stride), ceil(W / stride), C_out].
     """
     stride, dilation = int(stride), int(dilation)
-    if not (portable_ops_active() or _on_gpu(x)) and not cpu_runs_conv(x.dtype.base_dtype.name):
+    if _cpu_lacks_conv(x):
         y = conv2d_same(tf.cast(x, tf.float32), tf.cast(kernel, tf.float32), stride, dilation,
                         formulation, kernel_gradient)
         return tf.cast(y, x.dtype)
