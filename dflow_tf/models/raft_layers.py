@@ -47,8 +47,9 @@ class SymmetricPaddingConv(Conv):
     """A linear `Conv` padded with kernel_size // 2 zeros on every side (PyTorch's padding).
 
     Stride 1 (odd kernels): TF "SAME", through `conv2d_same`. Stride s > 1: explicit symmetric
-    zero padding and a VALID convolution (`conv2d_valid`), so output pixel i is centred on input pixel s * i as in
-    the reference (TF "SAME" would centre it on s * i + (s - 1) / 2 for even sizes).
+    zero padding and a VALID convolution (`conv2d_valid`), so output pixel i is centred on input
+    pixel s * i as in the reference (TF "SAME" would centre it on s * i + (s - 1) / 2 for even
+    sizes).
 
     Call: x [B, H, W, C_in] -> [B, ceil(H / s), ceil(W / s), filters].
     """
