@@ -112,24 +112,33 @@ def print_table(headers, rows):
             print("  ".join("-" * w for w in widths))
 
 
-def run_cases(doc, script, run_case, cases, repeats=5, quick_cases=None):
-    """The command line shared by the case-based benches: --repeats N, --quick, and the hidden
-    --case JSON with which each case runs in its own process (run_isolated).
+def run_cases(doc, script, run_case, cases, repeats=5, quick_cases=None, case_sets=None):
+    """The command line shared by the case-based benches: --repeats N, --quick, --NAME for each
+    entry of `case_sets` ({name: cases}), and the hidden --case JSON with which each case runs in
+    its own process (run_isolated).
 
     In a --case child: runs `run_case(case, repeats)`, prints its JSON and returns None. Otherwise
-    runs every case (or `quick_cases` with --quick) isolated and returns (results, repeats).
+    runs every case (or `quick_cases` with --quick, or case_sets[NAME] with --NAME) isolated and
+    returns (results, repeats).
     """
     parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=repeats)
     if quick_cases is not None:
         parser.add_argument("--quick", action="store_true", help="only: " + ", ".join(map(json.dumps, quick_cases)))
+    for name, chosen in (case_sets or {}).items():
+        parser.add_argument(f"--{name}", action="store_true", help="only: " + ", ".join(map(json.dumps, chosen)))
     parser.add_argument("--case", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.case:
         print(json.dumps(run_case(json.loads(args.case), args.repeats)))
         return None
+    if getattr(args, "quick", False):
+        cases = quick_cases
+    for name, chosen in (case_sets or {}).items():
+        if getattr(args, name):
+            cases = chosen
     results = []
-    for case in (quick_cases if getattr(args, "quick", False) else cases):
+    for case in cases:
         results.append(run_isolated(script, case, ["--repeats", str(args.repeats)]))
         print("done:", case, file=sys.stderr, flush=True)
     return results, args.repeats

@@ -7,10 +7,14 @@ gin/distill.gin and gin/kitti/distill.gin run them) and with superpixel noise on
   * step ms: the whole training step (prepare + student forward/backward + Adam);
   * SLIC ms/image: skimage SLIC alone on the student's target frames (the numpy part);
   * peak RSS of the process.
+With --raft, the synthetic configuration as gin/distill.gin and gin/raft/distill.gin run it
+(128x128 patches, superpixel noise on) with the TwoFramePWC student and a RAFT-small one, by
+update iterations and by sequence_decay (the objective on every iteration weighted 0.8^(T-1-k),
+or 0 = the final flow only).
 Median of --repeats runs after 2 warm-ups; each configuration runs in its own process. Teacher
 weights are random (the cost does not depend on them).
 
-  python bench/distill_step.py [--repeats 5] [--quick]
+  python bench/distill_step.py [--repeats 5] [--quick | --raft]
 """
 import os
 import sys
@@ -20,6 +24,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 SIZES = {"synthetic": ((192, 256), (128, 192)), "kitti": ((320, 896), (256, 640))}
 CASES = [{"config": name, "superpixel": on} for name in SIZES for on in (True, False)]
+RAFT_CASES = [{"config": "synthetic", "crop": [128, 128], "superpixel": True, "student": "two_frame_pwc"}] + [
+    {"config": "synthetic", "crop": [128, 128], "superpixel": True, "student": "raft_small", "iterations": iterations,
+     "sequence_decay": decay} for iterations, decay in ((12, 0.8), (8, 0.8), (8, 0.0), (4, 0.8))]
 
 
 def run_case(case, repeats):
@@ -34,10 +41,11 @@ def run_case(case, repeats):
     from dflow_tf.distillation.task import DistillationTask
     from dflow_tf.distillation.teachers import TeacherEnsemble
     from dflow_tf.distillation.transforms import StudentTransforms
-    from dflow_tf.models import TwoFramePWC
+    from dflow_tf.models import RAFTSmall, TwoFramePWC
     from dflow_tf.training.trainer import _make_train_step
 
     (height, width), crop = SIZES[case["config"]]
+    crop = tuple(case.get("crop", crop))
     batch = 4
     # Natural images (SLIC's cost depends on content): crops of a skimage photo, shifted per frame.
     photo = resize(skimage.data.astronaut(), (height + 8, width + 8 * batch),
@@ -50,9 +58,12 @@ def run_case(case, repeats):
         model(tf.constant(frames[:1]))
         model.trainable = False
         teachers.models.append(model)
+    raft = case.get("student") == "raft_small"
     task = DistillationTask(teachers=teachers,
-                            transforms=StudentTransforms(crop_size=crop, superpixel=case["superpixel"]))
-    student = TwoFramePWC()
+                            transforms=StudentTransforms(crop_size=crop, superpixel=case["superpixel"]),
+                            **({"sequence_decay": case["sequence_decay"], "pixels": "teacher_confident"}
+                               if raft else {}))
+    student = RAFTSmall(iterations=case["iterations"]) if raft else TwoFramePWC()
     student(tf.constant(frames[:1, :, :crop[0], :crop[1]]))
     optimizer = keras.optimizers.Adam(1e-4)
     optimizer.build(student.trainable_variables)
@@ -74,10 +85,21 @@ def run_case(case, repeats):
 
 def main():
     from _util import print_table, run_cases
-    ran = run_cases(__doc__, __file__, run_case, CASES, quick_cases=[c for c in CASES if c["config"] == "synthetic"])
+    ran = run_cases(__doc__, __file__, run_case, CASES, quick_cases=[c for c in CASES if c["config"] == "synthetic"],
+                    case_sets={"raft": RAFT_CASES})
     if ran is None:
         return
     results, repeats = ran
+    if results and "student" in results[0]:
+        print(f"student distillation step, batch 4, 2 online two-frame teachers (192x256), "
+              f"128x128 patches, superpixel noise on; median of {repeats}; CPU threads: {os.cpu_count()}")
+        print_table(["student", "iterations", "objective on", "prepare ms", "step ms", "peak RSS MiB"],
+                    [[r["student"], r.get("iterations", ""),
+                      "final flow" if not r.get("sequence_decay") else
+                      f"every iteration, decay {r['sequence_decay']}", f"{r['prepare_s'] * 1e3:.0f}",
+                      f"{r['step_s'] * 1e3:.0f}",
+                      f"{r['peak_mib']:.0f}"] for r in results])
+        return
     by_case = {(r["config"], r["superpixel"]): r for r in results}
     rows = []
     for (config, superpixel), r in by_case.items():
