@@ -99,6 +99,16 @@ def tiny_experiment(tmp_path):
     gin.clear_config()
 
 
+def test_a_paused_stage_prints_one_line_and_the_later_stages_wait(tiny_experiment, capsys):
+    gin.bind_parameter("train_stage.max_minutes", 1e-6)
+    out = tiny_experiment / "run"
+    assert run_experiment(output_dir=str(out), stages=["first", "second"]) is None
+    printed = capsys.readouterr().out
+    assert "[first] paused at step 1 of 50 (" in printed
+    assert "In call to configurable" not in printed  # gin's call-stack lines stay off the console
+    assert not (out / "second").exists() and not (out / "results.json").exists()
+
+
 @pytest.mark.backend
 def test_dry_run_trains_two_steps_and_evaluates_one_batch_and_one_pair_per_group(tiny_experiment, pairs_root):
     gin.bind_parameter("train_stage.eval_pairs", str(pairs_root))

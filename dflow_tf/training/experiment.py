@@ -47,7 +47,7 @@ def run_experiment(output_dir=gin.REQUIRED, stages=gin.REQUIRED, dry_run=False):
             try:
                 result = train_stage(os.path.join(output_dir, stage), experiment_dir=output_dir, dry_run=dry_run)
             except StagePaused as paused:  # a segment of a long run ended; the same command continues
-                print(paused)
+                print(paused.message)  # str(paused) carries gin's "In call to configurable" lines
                 return None
         results.update(result.extra_evaluations)
         results[stage] = result.evaluation
